@@ -1,0 +1,264 @@
+"""The ``rom-portal`` command."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlmodel import select
+
+from rom_portal import __version__
+from rom_portal.cli_questionnaires import questionnaires, score
+from rom_portal.db import Database, DatabaseError
+from rom_portal.schema import SchemaState, migrate, schema_status
+from rom_portal.settings import Settings, SettingsError, load_settings, sqlite_path
+
+USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
+
+
+class CliError(click.ClickException):
+    """One clear line on stderr and exit 1."""
+
+    def format_message(self) -> str:
+        return self.message
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"rom-portal: {self.format_message()}", err=True)
+
+
+def describe_db_error(exc: BaseException) -> str:
+    """The first line of what the driver said, without SQL or parameters."""
+    original = getattr(exc, "orig", None) or exc
+    first = str(original).strip().splitlines()[0] if str(original).strip() else type(original).__name__
+    return first
+
+
+class PortalGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, KeyboardInterrupt):
+            raise
+        except SettingsError as exc:
+            raise CliError(f"configuration: {exc}") from None
+        except (DBAPIError, SQLAlchemyError, DatabaseError) as exc:
+            raise CliError(f"database: {describe_db_error(exc)}") from None
+        except OSError as exc:
+            raise CliError(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")) from None
+
+
+@click.group(cls=PortalGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="rom-portal")
+def main() -> None:
+    """rom-portal: a self-hosted questionnaire and ROM portal.
+
+    Settings come from ROM_PORTAL_* environment variables (see README.md).
+    """
+
+
+def _open_database(settings: Settings) -> Database:
+    db_file = sqlite_path(settings.database_url)
+    if db_file is not None and not db_file.parent.exists():
+        raise CliError(f"database: folder {db_file.parent} does not exist")
+    return Database(settings.database_url, threads=2)
+
+
+def _require_current_schema(database: Database) -> None:
+    status = schema_status(database.engine)
+    if status.state is not SchemaState.current:
+        raise CliError(status.message)
+
+
+def _refuse_demo_database(database: Database) -> None:
+    from rom_portal.demo import is_demo_database
+
+    with database.session() as session:
+        if is_demo_database(session):
+            raise CliError(
+                "this is a demo database (demo accounts have known passwords): use `rom-portal demo` with it"
+            )
+
+
+def _run_uvicorn(app: Any, host: str, port: int, workers: int, settings: Settings) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        server_header=False,
+        # Access logs would hold full client addresses; we keep errors only.
+        access_log=False,
+        log_level=settings.log_level,
+    )
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Worker processes.")
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the portal with uvicorn (put a TLS reverse proxy in front)."""
+    settings = load_settings()  # also creates the secret file once, before any worker starts
+    database = _open_database(settings)
+    try:
+        _require_current_schema(database)
+        _refuse_demo_database(database)
+    finally:
+        database.dispose()
+    if workers == 1:
+        from rom_portal.app import create_app
+
+        _run_uvicorn(create_app(settings), host, port, 1, settings)
+    else:
+        _run_uvicorn("rom_portal.asgi:app", host, port, workers, settings)
+
+
+@main.command("migrate")
+def migrate_command() -> None:
+    """Create or upgrade the database tables to this version."""
+    settings = load_settings()
+    database = _open_database(settings)
+    try:
+        before = schema_status(database.engine)
+        if before.state is SchemaState.unknown:
+            raise CliError(before.message)
+        migrate(database.engine)
+        click.echo(schema_status(database.engine).message)
+    finally:
+        database.dispose()
+
+
+def _read_password(username: str) -> str:
+    from rom_portal.security.passwords import password_problem
+
+    if sys.stdin.isatty():
+        password = click.prompt("Password", hide_input=True, confirmation_prompt="Repeat password")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    problem = password_problem(password, username=username)
+    if problem:
+        raise CliError(f"password refused: {problem}")
+    return password
+
+
+@main.command("create-user")
+@click.option(
+    "--role", required=True, type=click.Choice(["admin", "therapist", "researcher"]), help="The account's role."
+)
+@click.argument("username")
+def create_user(role: str, username: str) -> None:
+    """Create a staff account. The password is asked for, or read from standard input (never an argument)."""
+    from rom_portal.models import Role, User
+    from rom_portal.security.passwords import hash_password
+
+    username = username.strip().lower()
+    if not USERNAME_PATTERN.match(username):
+        raise CliError("username: use 3 to 64 characters: letters a-z, digits, dot, dash or underscore")
+    settings = load_settings()
+    database = _open_database(settings)
+    try:
+        _require_current_schema(database)
+        with database.session() as session:
+            if session.exec(select(User).where(User.username == username)).first() is not None:
+                raise CliError(f"username {username!r} is already taken")
+        password_hash = hash_password(_read_password(username))
+        with database.session(write=True) as session:
+            session.add(User(username=username, password_hash=password_hash, role=Role(role)))
+    finally:
+        database.dispose()
+    click.echo(f"created {role} {username}; they set up two-factor authentication at their first login")
+
+
+def _check_secret(settings: Settings) -> tuple[bool, str]:
+    source = settings.secret_key_source
+    if source.startswith("file "):
+        path = Path(source.removeprefix("file "))
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            return False, f"secret key file {path} is readable by others (mode {mode:o})"
+        if not settings.is_sqlite and "ROM_PORTAL_SECRET_KEY_FILE" not in os.environ:
+            return True, f"secret key generated in {path}: with several hosts, give them all ROM_PORTAL_SECRET_KEY_FILE"
+    return True, f"secret key present ({source})"
+
+
+@main.command()
+def check() -> None:
+    """Check the configuration: secret, database, schema and HTTPS settings."""
+    settings = load_settings()
+    results: list[tuple[bool, str]] = [_check_secret(settings)]
+    database = _open_database(settings)
+    try:
+        with database.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        results.append((True, f"database reachable ({settings.database_kind})"))
+        status = schema_status(database.engine)
+        results.append((status.state is SchemaState.current, status.message))
+        if status.state is SchemaState.current:
+            from rom_portal.demo import is_demo_database
+
+            with database.session() as session:
+                demo = is_demo_database(session)
+            results.append((not demo, "demo database: never serve it to real users" if demo else "not a demo database"))
+    except (DBAPIError, SQLAlchemyError, DatabaseError) as exc:
+        results.append((False, f"database unreachable: {describe_db_error(exc)}"))
+    finally:
+        database.dispose()
+    if settings.insecure_http:
+        results.append(
+            (False, "ROM_PORTAL_INSECURE_HTTP is on: cookies are not Secure and HSTS is off (development only)")
+        )
+    else:
+        results.append((True, "HTTPS: Secure cookies and HSTS on; serve behind a TLS reverse proxy"))
+    if settings.forwarded_allow_ips.strip() == "*":
+        results.append(
+            (False, "ROM_PORTAL_FORWARDED_ALLOW_IPS is *: anyone can forge client addresses; name your proxy")
+        )
+    for ok, line in results:
+        click.echo(f"{'ok  ' if ok else 'FAIL'}  {line}")
+    if not all(ok for ok, _ in results):
+        _exit(1)
+
+
+def _exit(code: int) -> NoReturn:
+    raise click.exceptions.Exit(code)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
+def demo(host: str, port: int) -> None:
+    """Serve a demo practice (made-up accounts and data) from ./rom_portal_demo.db over plain HTTP."""
+    from rom_portal.app import create_app
+    from rom_portal.demo import DEMO_DATABASE_FILE, has_non_demo_data, seed_demo
+
+    environ = {k: v for k, v in os.environ.items() if k != "ROM_PORTAL_DATABASE_URL"}
+    settings = load_settings(environ, database_url=f"sqlite:///./{DEMO_DATABASE_FILE}", insecure_http=True, demo=True)
+    database = _open_database(settings)
+    try:
+        status = schema_status(database.engine)
+        if status.state is SchemaState.unknown:
+            raise CliError(f"{DEMO_DATABASE_FILE}: {status.message}; remove the file to start a fresh demo")
+        migrate(database.engine)
+        with database.session(write=True) as session:
+            if has_non_demo_data(session):
+                raise CliError(f"{DEMO_DATABASE_FILE} holds a real practice's accounts; the demo will not touch it")
+            seed_demo(session)
+    finally:
+        database.dispose()
+    click.echo(f"Demo practice on http://{host}:{port}/ (accounts are listed on the login page). Ctrl+C stops it.")
+    _run_uvicorn(create_app(settings), host, port, 1, settings)
+
+
+main.add_command(questionnaires)
+main.add_command(score)

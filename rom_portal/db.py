@@ -1,0 +1,123 @@
+"""Database access: engines, SQLite pragmas, and the unit of work.
+
+Database work is synchronous SQLAlchemy run in a bounded thread pool: the default of 40 threads gave long
+write tails when measured. SQLite has one writer at a time, so writes are serialised in the event loop
+(waiting writers hold no thread) and open with ``BEGIN IMMEDIATE`` so a transaction never has to upgrade
+its lock half-way (which fails at once instead of waiting).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine, create_engine
+from sqlmodel import Session
+
+T = TypeVar("T")
+
+BUSY_TIMEOUT_MS = 10_000
+# The pragmas every SQLite connection must have, and the value PRAGMA reports back for each.
+SQLITE_PRAGMAS: dict[str, str] = {
+    "journal_mode": "wal",
+    "foreign_keys": "1",
+    "secure_delete": "1",
+    "synchronous": "2",  # FULL
+    "busy_timeout": str(BUSY_TIMEOUT_MS),
+}
+_WRITE_OPTION = "rom_portal_write"
+
+
+class DatabaseError(RuntimeError):
+    """The database is unusable as configured; the message says why in one line."""
+
+
+def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy's begin event issue BEGIN itself (pysqlite's implicit transactions are unreliable).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA secure_delete=ON")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        for name, expected in SQLITE_PRAGMAS.items():
+            actual = str(cursor.execute(f"PRAGMA {name}").fetchone()[0]).lower()
+            if actual != expected:
+                raise DatabaseError(f"SQLite refused PRAGMA {name}={expected} (it reports {actual})")
+    finally:
+        cursor.close()
+
+
+def _begin_sqlite(connection: Connection) -> None:
+    write = connection.get_execution_options().get(_WRITE_OPTION, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def make_engine(url: str, pool_size: int = 8) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
+            pool_size=pool_size,
+            max_overflow=2,
+        )
+        event.listen(engine, "connect", _configure_sqlite)
+        event.listen(engine, "begin", _begin_sqlite)
+        return engine
+    # Tolerate one extra connection per pool for the CLI and health checks.
+    return create_engine(url, pool_size=pool_size, max_overflow=2, pool_pre_ping=True)
+
+
+class Database:
+    """One engine plus the rules for running work on it.
+
+    ``read`` and ``write`` run ``work(session, *args)`` in the bounded pool; ``write`` commits when the work
+    returns and rolls back when it raises. Services never commit: this is the only unit of work.
+    """
+
+    def __init__(self, url: str, threads: int = 8) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        self.engine = make_engine(url, pool_size=threads)
+        self._write_engine = self.engine.execution_options(**{_WRITE_OPTION: True})
+        self._limiter = anyio.CapacityLimiter(threads)
+        self._write_lock: anyio.Lock | None = None
+
+    @contextmanager
+    def session(self, *, write: bool = False) -> Iterator[Session]:
+        """A synchronous unit of work, for the CLI and for code already running in a worker thread."""
+        with Session(self._write_engine if write else self.engine, expire_on_commit=False) as session:
+            try:
+                yield session
+                if write:
+                    session.commit()
+                # A read just closes: that ends the transaction and keeps loaded objects usable (a rollback
+                # would expire them).
+            except BaseException:
+                session.rollback()
+                raise
+
+    def _run(self, write: bool, work: Callable[..., T], *args: Any) -> T:
+        with self.session(write=write) as session:
+            return work(session, *args)
+
+    async def read(self, work: Callable[..., T], *args: Any) -> T:
+        return await anyio.to_thread.run_sync(partial(self._run, False, work, *args), limiter=self._limiter)
+
+    async def write(self, work: Callable[..., T], *args: Any) -> T:
+        if not self.is_sqlite:
+            return await anyio.to_thread.run_sync(partial(self._run, True, work, *args), limiter=self._limiter)
+        if self._write_lock is None:
+            self._write_lock = anyio.Lock()
+        async with self._write_lock:
+            return await anyio.to_thread.run_sync(partial(self._run, True, work, *args), limiter=self._limiter)
+
+    def dispose(self) -> None:
+        self.engine.dispose()

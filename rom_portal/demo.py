@@ -1,0 +1,79 @@
+"""The demo practice: made-up accounts and data in its own SQLite file, for looking around.
+
+Demo credentials exist only in a database marked as a demo (``portal_meta.demo``) served by
+``rom-portal demo``; ``rom-portal serve`` refuses such a database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlmodel import Session, select
+
+from rom_portal.i18n import gettext as _
+from rom_portal.models import PortalMeta, Role, User
+from rom_portal.models.meta import DEMO_KEY
+from rom_portal.security.passwords import hash_password
+
+DEMO_DATABASE_FILE = "rom_portal_demo.db"
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    username: str
+    password: str
+    role: Role
+    display_name: str
+    totp_code: str | None = None
+
+    @property
+    def role_label(self) -> str:
+        return role_label(self.role)
+
+
+def role_label(role: Role) -> str:
+    return {
+        Role.client: _("Client"),
+        Role.therapist: _("Therapist"),
+        Role.researcher: _("Researcher"),
+        Role.admin: _("Administrator"),
+    }[role]
+
+
+_ACCOUNTS = (
+    DemoAccount("demo-client", "demo-client-wachtwoord", Role.client, "Sanne"),
+    DemoAccount("demo-behandelaar", "demo-behandelaar-wachtwoord", Role.therapist, "Jeroen de Vries"),
+    DemoAccount("demo-onderzoeker", "demo-onderzoeker-wachtwoord", Role.researcher, "Onderzoeksbureau"),
+    DemoAccount("demo-beheer", "demo-beheer-wachtwoord", Role.admin, "Praktijkmanager"),
+)
+
+
+def demo_accounts() -> list[DemoAccount]:
+    return list(_ACCOUNTS)
+
+
+def is_demo_database(session: Session) -> bool:
+    return session.get(PortalMeta, DEMO_KEY) is not None
+
+
+def has_non_demo_data(session: Session) -> bool:
+    """A database with accounts but no demo mark belongs to a real practice: never seed it."""
+    return not is_demo_database(session) and session.exec(select(User).limit(1)).first() is not None
+
+
+def seed_demo(session: Session) -> None:
+    """Create the demo practice once; running it again changes nothing."""
+    if session.get(PortalMeta, DEMO_KEY) is None:
+        session.add(PortalMeta(key=DEMO_KEY, value="1"))
+    existing = set(session.exec(select(User.username)).all())
+    for account in _ACCOUNTS:
+        if account.username in existing:
+            continue
+        session.add(
+            User(
+                username=account.username,
+                password_hash=hash_password(account.password),
+                role=account.role,
+                display_name=account.display_name,
+            )
+        )

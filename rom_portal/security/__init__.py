@@ -1,0 +1,1 @@
+"""Security building blocks: headers, passwords, sessions, CSRF, two factors, throttling."""

@@ -1,0 +1,243 @@
+"""Settings, read once from ``ROM_PORTAL_*`` environment variables.
+
+Every setting is declared once in ``SETTINGS`` with its default and help text; the README's configuration
+table lists them all (a test checks that). Secrets can come from a file through the ``*_FILE`` variant.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+import stat
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PREFIX = "ROM_PORTAL_"
+LANGUAGES = ("nl", "en")
+_SECRET_BYTES = 32
+
+
+class SettingsError(ValueError):
+    """A setting has a value we cannot use; the message names the variable."""
+
+
+def _parse_bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _parse_int(low: int, high: int) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        number = int(value.strip())
+        if not low <= number <= high:
+            raise ValueError(f"expected a whole number from {low} to {high}")
+        return number
+
+    return parse
+
+
+def _parse_language(value: str) -> str:
+    value = value.strip().lower()
+    if value not in LANGUAGES:
+        raise ValueError(f"expected one of {', '.join(LANGUAGES)}")
+    return value
+
+
+def _parse_database_url(value: str) -> str:
+    value = value.strip()
+    if not value.startswith(("sqlite:///", "postgresql://", "postgresql+psycopg://")):
+        raise ValueError("expected sqlite:///PATH or postgresql+psycopg://USER@HOST/DB")
+    if value.startswith("postgresql://"):
+        # psycopg 3 is the only PostgreSQL driver we ship; SQLAlchemy would otherwise look for psycopg2.
+        value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
+    return value
+
+
+def _parse_text(value: str) -> str:
+    return value.strip()
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    field: str
+    default: str | None
+    help: str
+    parse: Callable[[str], Any]
+    secret: bool = False  # may also be given as ROM_PORTAL_<NAME>_FILE
+
+    @property
+    def env(self) -> str:
+        return PREFIX + self.field.upper()
+
+
+SETTINGS: tuple[SettingSpec, ...] = (
+    SettingSpec(
+        "database_url",
+        "sqlite:///./rom_portal.db",
+        "Database: sqlite:///PATH (embedded) or postgresql+psycopg://USER:PASSWORD@HOST/DB (production).",
+        _parse_database_url,
+        secret=True,
+    ),
+    SettingSpec(
+        "secret_key",
+        None,
+        "Key for signed tokens (at least 32 characters). When neither it nor ROM_PORTAL_SECRET_KEY_FILE is set, "
+        "one is generated once into a 0600 file beside the SQLite database. Give every host the same key.",
+        _parse_text,
+        secret=True,
+    ),
+    SettingSpec(
+        "insecure_http",
+        "false",
+        "Development only: serve over plain HTTP (no Secure cookie, no HSTS). Never in production.",
+        _parse_bool,
+    ),
+    SettingSpec("default_language", "nl", "Language of the interface: nl (Dutch) or en (English).", _parse_language),
+    SettingSpec(
+        "db_threads",
+        "8",
+        "Threads for database work per worker process (bounded: more threads gave long write tails).",
+        _parse_int(1, 64),
+    ),
+    SettingSpec(
+        "hash_threads",
+        "2",
+        "Threads for password hashing per worker process, so logins never block other pages.",
+        _parse_int(1, 16),
+    ),
+    SettingSpec(
+        "max_body_bytes",
+        "262144",
+        "Largest request body accepted, in bytes; larger requests get 413.",
+        _parse_int(1024, 64 * 1024 * 1024),
+    ),
+    SettingSpec(
+        "forwarded_allow_ips",
+        "127.0.0.1",
+        "Addresses of reverse proxies whose X-Forwarded-For/-Proto headers are trusted (comma-separated).",
+        _parse_text,
+    ),
+    SettingSpec("log_level", "info", "Log level: debug, info, warning or error.", _parse_text),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    secret_key: str
+    insecure_http: bool
+    default_language: str
+    db_threads: int
+    hash_threads: int
+    max_body_bytes: int
+    forwarded_allow_ips: str
+    log_level: str
+    # Where the secret came from (for `rom-portal check`); never the secret itself.
+    secret_key_source: str = "environment"  # noqa: S105 (a description, not a secret)
+    # Set by `rom-portal demo` only, never from the environment: demo accounts exist only in demo mode.
+    demo: bool = False
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def __repr__(self) -> str:  # keep secrets out of logs and tracebacks
+        return f"Settings(database={self.database_kind}, insecure_http={self.insecure_http}, demo={self.demo})"
+
+    @property
+    def database_kind(self) -> str:
+        return "sqlite" if self.is_sqlite else "postgresql"
+
+
+def sqlite_path(database_url: str) -> Path | None:
+    """The file of a ``sqlite:///`` URL, or None for other databases."""
+    if not database_url.startswith("sqlite:///"):
+        return None
+    return Path(database_url.removeprefix("sqlite:///").split("?", 1)[0])
+
+
+def default_secret_file(database_url: str) -> Path:
+    db_file = sqlite_path(database_url)
+    if db_file is not None:
+        return db_file.with_name(db_file.name + ".secret")
+    return Path("rom_portal.secret")
+
+
+def _read_raw(spec: SettingSpec, environ: Mapping[str, str]) -> tuple[str | None, str]:
+    if spec.env in environ:
+        return environ[spec.env], "environment"
+    file_var = spec.env + "_FILE"
+    if spec.secret and file_var in environ:
+        path = Path(environ[file_var])
+        try:
+            return path.read_text(encoding="utf-8").strip(), f"file {path}"
+        except OSError as exc:
+            raise SettingsError(f"{file_var}: cannot read {path}: {exc.strerror}") from None
+    return spec.default, "default"
+
+
+def load_or_create_secret(path: Path) -> str:
+    """Read the secret from ``path``, creating it (mode 0600) on first use."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            raise SettingsError(f"secret key file {path} is readable by others (mode {mode:o}); chmod 600 it") from None
+        value = path.read_text(encoding="utf-8").strip()
+        if not value:
+            raise SettingsError(f"secret key file {path} is empty") from None
+        return value
+    except OSError as exc:
+        raise SettingsError(f"cannot create secret key file {path}: {exc.strerror}") from None
+    value = secrets.token_urlsafe(_SECRET_BYTES)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(value + "\n")
+    return value
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Parse every setting strictly; unknown ``ROM_PORTAL_*`` names are an error (typos must not pass)."""
+    environ = os.environ if environ is None else environ
+    known = {spec.env for spec in SETTINGS} | {spec.env + "_FILE" for spec in SETTINGS if spec.secret}
+    # Test-harness variables share the prefix but are not settings of the portal itself.
+    unknown = sorted(
+        name
+        for name in environ
+        if name.startswith(PREFIX) and name not in known and not name.startswith(PREFIX + "TEST_")
+    )
+    if unknown:
+        raise SettingsError(f"unknown setting {unknown[0]} (see the configuration table in README.md)")
+    values: dict[str, Any] = {}
+    secret_source = "environment"  # noqa: S105 (a description, not a secret)
+    for spec in SETTINGS:
+        if spec.field in overrides:
+            values[spec.field] = overrides.pop(spec.field)
+            continue
+        raw, source = _read_raw(spec, environ)
+        if raw is None:
+            values[spec.field] = None
+            continue
+        try:
+            values[spec.field] = spec.parse(raw)
+        except ValueError as exc:
+            raise SettingsError(f"{spec.env}: {exc}") from None
+        if spec.field == "secret_key":
+            secret_source = source
+    if not values["secret_key"]:
+        path = default_secret_file(values["database_url"])
+        values["secret_key"] = load_or_create_secret(path)
+        secret_source = f"file {path}"
+    if len(values["secret_key"]) < 32:
+        raise SettingsError("ROM_PORTAL_SECRET_KEY: must be at least 32 characters")
+    return Settings(**values, secret_key_source=secret_source, **overrides)

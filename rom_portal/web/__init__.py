@@ -1,0 +1,1 @@
+"""Thin Starlette endpoints, one module per area."""
