@@ -11,15 +11,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -53,22 +56,81 @@ def server(command: list[str], env: dict[str, str], probe: str) -> Iterator[floa
         process.wait(timeout=20)
 
 
-def load(url: str, seconds: float, connections: int) -> dict[str, float]:
-    completed = subprocess.run(
-        [
-            PYTHON,
-            str(ROOT / "benchmarks" / "loadgen.py"),
-            url,
-            "--seconds",
-            str(seconds),
-            "--connections",
-            str(connections),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+def _loadgen_command(url: str, seconds: float, connections: int, *extra: str) -> list[str]:
+    script = str(ROOT / "benchmarks" / "loadgen.py")
+    return [PYTHON, script, url, "--seconds", str(seconds), "--connections", str(connections), *extra]
+
+
+def load(url: str, seconds: float, connections: int, *extra: str) -> dict[str, float]:
+    command = _loadgen_command(url, seconds, connections, *extra)
+    completed = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(completed.stdout)
+
+
+def load_together(first: list[str], second: list[str]) -> tuple[dict[str, float], dict[str, float]]:
+    """Two load generators at once, each its own process (e.g. logins while other pages are read)."""
+    a = subprocess.Popen(first, stdout=subprocess.PIPE, text=True)
+    b = subprocess.Popen(second, stdout=subprocess.PIPE, text=True)
+    out_a, _ = a.communicate()
+    out_b, _ = b.communicate()
+    return json.loads(out_a), json.loads(out_b)
+
+
+BENCH_USER = "bench-client"
+BENCH_PASSWORD = "rustige middag aan zee"
+_CREATE_CLIENT = """
+from rom_portal.db import Database
+from rom_portal.models import Role, User
+from rom_portal.security.passwords import hash_password
+from rom_portal.settings import load_settings
+
+database = Database(load_settings().database_url)
+with database.session(write=True) as session:
+    session.add(User(username=USER, password_hash=hash_password(PASSWORD), role=Role.client, display_name="Bench"))
+"""
+
+
+def create_bench_client(env: dict[str, str]) -> None:
+    """A client account (clients need no second factor) to log in with."""
+    script = f"USER = {BENCH_USER!r}\nPASSWORD = {BENCH_PASSWORD!r}\n" + _CREATE_CLIENT
+    subprocess.run([PYTHON, "-c", script], env=env, cwd=ROOT, check=True)
+
+
+def failed_login_timing(base: str) -> tuple[float, float]:
+    """Median time of a failed login for a real account and for an unknown one; they should match.
+
+    Four rounds each, alternating, so the per-address lock (after 10 failures) is never reached.
+    """
+    import statistics
+
+    times: dict[str, list[float]] = {BENCH_USER: [], "no-such-user": []}
+    for _ in range(4):
+        for username, bucket in times.items():
+            token = re.search(r'name="csrf_token" value="([^"]+)"', _page(base + "/login"))
+            assert token
+            body = urlencode({"csrf_token": token.group(1), "username": username, "password": "wrong password here"})
+            request = urllib.request.Request(base + "/login", data=body.encode(), method="POST")  # noqa: S310
+            started = time.perf_counter()
+            try:
+                urllib.request.urlopen(request, timeout=5)  # noqa: S310 (local)
+            except urllib.error.HTTPError as error:
+                assert error.code == 400, error.code
+            bucket.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times[BENCH_USER]), statistics.median(times["no-such-user"])
+
+
+def _page(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as answer:  # noqa: S310 (local)
+        return str(answer.read().decode())
+
+
+def login_form(base: str) -> str:
+    """The login form's body, with a fresh anonymous CSRF token from the page."""
+    with urllib.request.urlopen(base + "/login", timeout=5) as answer:  # noqa: S310 (local)
+        page = answer.read().decode()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token, "no CSRF token on the login page"
+    return urlencode({"csrf_token": token.group(1), "username": BENCH_USER, "password": BENCH_PASSWORD})
 
 
 def portal_env(workdir: Path) -> dict[str, str]:
@@ -110,6 +172,7 @@ def main() -> None:
         workdir = Path(tmp)
         env = portal_env(workdir)
         subprocess.run([PYTHON, "-m", "rom_portal", "migrate"], env=env, cwd=ROOT, check=True, capture_output=True)
+        create_bench_client(env)
         port = free_port()
         one_worker = [PYTHON, "-m", "rom_portal", "serve", "--port", str(port), "--workers", "1"]
         with server(one_worker, env, f"http://127.0.0.1:{port}/healthz") as startup_one:
@@ -122,6 +185,14 @@ def main() -> None:
                 ("portal: /healthz (one SQLite read)", "/healthz"),
             ):
                 rows.append((name, load(f"http://127.0.0.1:{port}{path}", args.seconds, args.connections)))
+            base = f"http://127.0.0.1:{port}"
+            logins, pages = load_together(
+                _loadgen_command(base + "/login", args.seconds, 8, "--method", "POST", "--data", login_form(base)),
+                _loadgen_command(base + "/login", args.seconds, 8),
+            )
+            rows.append(("portal: logins (argon2id m=19MiB t=2), 8 connections", logins))
+            timing = failed_login_timing(base)
+            rows.append(("portal: login page while logins run, 8 connections", pages))
 
     print(f"{'scenario':<52} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'ratio':>6}")
     for name, figures in rows:
@@ -133,6 +204,11 @@ def main() -> None:
     print(
         f"startup to first answered request (SQLite): 1 worker {startup_one:.2f} s, 2 workers {startup_two:.2f} s"
         f" (target < 2 s)"
+    )
+    print(f"failed login, median of 4: known user {timing[0]:.1f} ms, unknown user {timing[1]:.1f} ms (should match)")
+    print(
+        f"logins: {logins['req_per_s']:.0f}/s (target >= 60/s); other pages meanwhile p99 {pages['p99_ms']:.0f} ms "
+        "(target < 200 ms)"
     )
 
 

@@ -15,11 +15,18 @@ import time
 from urllib.parse import urlparse
 
 
+def build_request(method: str, host: str, port: int, path: str, data: str, headers: list[str]) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}:{port}", "User-Agent: rom-portal-bench", *headers]
+    body = data.encode()
+    if method != "GET":
+        lines += ["Content-Type: application/x-www-form-urlencoded", f"Content-Length: {len(body)}"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
 async def _one_connection(
-    host: str, port: int, path: str, start: float, end: float, out: list[float], errors: list[int]
+    host: str, port: int, request: bytes, start: float, end: float, out: list[float], errors: list[int]
 ) -> None:
     reader, writer = await asyncio.open_connection(host, port)
-    request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: rom-portal-bench\r\n\r\n".encode()
     try:
         while True:
             began = time.perf_counter()
@@ -42,20 +49,27 @@ async def _one_connection(
         writer.close()
 
 
-async def run(url: str, connections: int, seconds: float, warmup: float) -> dict[str, float]:
+async def run(
+    url: str,
+    connections: int,
+    seconds: float,
+    warmup: float,
+    method: str = "GET",
+    data: str = "",
+    headers: list[str] | None = None,
+) -> dict[str, float]:
     parsed = urlparse(url)
     path = parsed.path or "/"
     if parsed.query:
         path += "?" + parsed.query
+    host, port = parsed.hostname or "127.0.0.1", parsed.port or 80
+    request = build_request(method, host, port, path, data, headers or [])
     latencies: list[float] = []
     errors: list[int] = []
     start = time.perf_counter() + warmup
     end = start + seconds
     await asyncio.gather(
-        *(
-            _one_connection(parsed.hostname or "127.0.0.1", parsed.port or 80, path, start, end, latencies, errors)
-            for _ in range(connections)
-        )
+        *(_one_connection(host, port, request, start, end, latencies, errors) for _ in range(connections))
     )
     latencies.sort()
     quantiles = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
@@ -74,8 +88,12 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--method", default="GET")
+    parser.add_argument("--data", default="", help="form body for POST")
+    parser.add_argument("--header", action="append", default=[], help="extra header, 'Name: value'")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(run(args.url, args.connections, args.seconds, args.warmup))))
+    figures = run(args.url, args.connections, args.seconds, args.warmup, args.method, args.data, args.header)
+    print(json.dumps(asyncio.run(figures)))
 
 
 if __name__ == "__main__":

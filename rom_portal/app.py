@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
@@ -16,10 +17,12 @@ from starlette.types import ASGIApp
 from rom_portal.db import Database
 from rom_portal.paths import resource_dir
 from rom_portal.schema import SchemaState, schema_status
+from rom_portal.security.hashing import Hasher
 from rom_portal.security.headers import SecurityHeadersMiddleware
 from rom_portal.settings import Settings
-from rom_portal.web import errors, pages
+from rom_portal.web import account, admin, auth, errors, onboarding, pages, therapist
 from rom_portal.web.language import LanguageMiddleware
+from rom_portal.web.session_middleware import CsrfMiddleware, SessionMiddleware
 from rom_portal.web.templating import Templates
 
 log = logging.getLogger("rom_portal")
@@ -43,10 +46,17 @@ class Portal(Starlette):
 
 
 def routes() -> list[BaseRoute]:
+    """Every route of the portal; each area module lists its own."""
     return [
         Route("/", pages.home, name="home"),
-        Route("/login", pages.login_page, name="login"),
         Route("/healthz", pages.healthz, name="healthz"),
+        Route("/privacy", pages.privacy_statement, name="privacy_statement"),
+        *auth.routes(),
+        *account.routes(),
+        *onboarding.routes(),
+        *therapist.routes(),
+        *admin.routes(),
+        *pages.area_routes(),
         Mount("/static", StaticFiles(directory=resource_dir("static")), name="static"),
     ]
 
@@ -65,12 +75,16 @@ def create_app(settings: Settings) -> Portal:
     app = Portal(
         settings,
         routes=routes(),
-        middleware=[],
+        middleware=[
+            Middleware(SessionMiddleware, settings=settings, database=database),
+            Middleware(CsrfMiddleware, settings=settings),
+        ],
         exception_handlers={HTTPException: errors.http_error, 500: errors.server_error},
         lifespan=lifespan,
         max_body_size=settings.max_body_bytes,
     )
     app.state.settings = settings
     app.state.db = database
-    app.state.templates = Templates(demo=settings.demo)
+    app.state.templates = Templates(demo=settings.demo, timezone=settings.timezone)
+    app.state.hasher = Hasher(settings.hash_threads)
     return app

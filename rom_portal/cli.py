@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import stat
 import sys
 from pathlib import Path
@@ -19,8 +18,6 @@ from rom_portal.cli_questionnaires import questionnaires, score
 from rom_portal.db import Database, DatabaseError
 from rom_portal.schema import SchemaState, migrate, schema_status
 from rom_portal.settings import Settings, SettingsError, load_settings, sqlite_path
-
-USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
 
 
 class CliError(click.ClickException):
@@ -161,9 +158,11 @@ def create_user(role: str, username: str) -> None:
     """Create a staff account. The password is asked for, or read from standard input (never an argument)."""
     from rom_portal.models import Role, User
     from rom_portal.security.passwords import hash_password
+    from rom_portal.services.accounts import valid_username
+    from rom_portal.services.audit import Actor, record
 
     username = username.strip().lower()
-    if not USERNAME_PATTERN.match(username):
+    if not valid_username(username):
         raise CliError("username: use 3 to 64 characters: letters a-z, digits, dot, dash or underscore")
     settings = load_settings()
     database = _open_database(settings)
@@ -174,7 +173,10 @@ def create_user(role: str, username: str) -> None:
                 raise CliError(f"username {username!r} is already taken")
         password_hash = hash_password(_read_password(username))
         with database.session(write=True) as session:
-            session.add(User(username=username, password_hash=password_hash, role=Role(role)))
+            user = User(username=username, password_hash=password_hash, role=Role(role))
+            session.add(user)
+            session.flush()
+            record(session, Actor.system("create-user"), "create", "account", user.id)
     finally:
         database.dispose()
     click.echo(f"created {role} {username}; they set up two-factor authentication at their first login")

@@ -104,20 +104,22 @@ class Database:
                 session.rollback()
                 raise
 
-    def _run(self, write: bool, work: Callable[..., T], *args: Any) -> T:
+    def _run(self, write: bool, work: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
         with self.session(write=write) as session:
-            return work(session, *args)
+            return work(session, *args, **kwargs)
 
-    async def read(self, work: Callable[..., T], *args: Any) -> T:
-        return await anyio.to_thread.run_sync(partial(self._run, False, work, *args), limiter=self._limiter)
+    async def read(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        job = partial(self._run, False, work, args, kwargs)
+        return await anyio.to_thread.run_sync(job, limiter=self._limiter)
 
-    async def write(self, work: Callable[..., T], *args: Any) -> T:
+    async def write(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        job = partial(self._run, True, work, args, kwargs)
         if not self.is_sqlite:
-            return await anyio.to_thread.run_sync(partial(self._run, True, work, *args), limiter=self._limiter)
+            return await anyio.to_thread.run_sync(job, limiter=self._limiter)
         if self._write_lock is None:
             self._write_lock = anyio.Lock()
         async with self._write_lock:
-            return await anyio.to_thread.run_sync(partial(self._run, True, work, *args), limiter=self._limiter)
+            return await anyio.to_thread.run_sync(job, limiter=self._limiter)
 
     def dispose(self) -> None:
         self.engine.dispose()

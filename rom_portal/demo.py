@@ -10,10 +10,12 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
-from rom_portal.i18n import gettext as _
-from rom_portal.models import PortalMeta, Role, User
+from rom_portal.labels import role_label
+from rom_portal.models import PortalMeta, Registration, Role, User
 from rom_portal.models.meta import DEMO_KEY
 from rom_portal.security.passwords import hash_password
+from rom_portal.security.totp import current_code
+from rom_portal.services.consent import record_privacy_statement
 
 DEMO_DATABASE_FILE = "rom_portal_demo.db"
 
@@ -24,27 +26,37 @@ class DemoAccount:
     password: str
     role: Role
     display_name: str
-    totp_code: str | None = None
+    # Staff must use a second factor; in the demo its secret is public and the login page shows the code.
+    totp_secret: str | None = None
 
     @property
     def role_label(self) -> str:
         return role_label(self.role)
 
-
-def role_label(role: Role) -> str:
-    return {
-        Role.client: _("Client"),
-        Role.therapist: _("Therapist"),
-        Role.researcher: _("Researcher"),
-        Role.admin: _("Administrator"),
-    }[role]
+    @property
+    def totp_code(self) -> str | None:
+        return current_code(self.totp_secret) if self.totp_secret else None
 
 
 _ACCOUNTS = (
     DemoAccount("demo-client", "demo-client-wachtwoord", Role.client, "Sanne"),
-    DemoAccount("demo-behandelaar", "demo-behandelaar-wachtwoord", Role.therapist, "Jeroen de Vries"),
-    DemoAccount("demo-onderzoeker", "demo-onderzoeker-wachtwoord", Role.researcher, "Onderzoeksbureau"),
-    DemoAccount("demo-beheer", "demo-beheer-wachtwoord", Role.admin, "Praktijkmanager"),
+    DemoAccount(
+        "demo-behandelaar",
+        "demo-behandelaar-wachtwoord",
+        Role.therapist,
+        "Jeroen de Vries",
+        "DEMOBEHANDELAARDEMOBEHANDELAAR22",
+    ),
+    DemoAccount(
+        "demo-onderzoeker",
+        "demo-onderzoeker-wachtwoord",
+        Role.researcher,
+        "Onderzoeksbureau",
+        "DEMOONDERZOEKERDEMOONDERZOEKER22",
+    ),
+    DemoAccount(
+        "demo-beheer", "demo-beheer-wachtwoord", Role.admin, "Praktijkmanager", "DEMOBEHEERDEMOBEHEERDEMOBEHEER22"
+    ),
 )
 
 
@@ -66,14 +78,24 @@ def seed_demo(session: Session) -> None:
     if session.get(PortalMeta, DEMO_KEY) is None:
         session.add(PortalMeta(key=DEMO_KEY, value="1"))
     existing = set(session.exec(select(User.username)).all())
+    users: dict[str, User] = {}
     for account in _ACCOUNTS:
         if account.username in existing:
             continue
-        session.add(
-            User(
-                username=account.username,
-                password_hash=hash_password(account.password),
-                role=account.role,
-                display_name=account.display_name,
-            )
+        user = User(
+            username=account.username,
+            password_hash=hash_password(account.password),
+            role=account.role,
+            display_name=account.display_name,
+            totp_secret=account.totp_secret,
         )
+        session.add(user)
+        users[account.username] = user
+    session.flush()
+    if "demo-client" in users:
+        therapist = session.exec(select(User).where(User.username == "demo-behandelaar")).one()
+        registration = Registration(user_id=users["demo-client"].id, therapist_id=therapist.id, results_visible=True)
+        session.add(registration)
+        session.flush()
+        assert registration.id is not None
+        record_privacy_statement(session, registration.id)

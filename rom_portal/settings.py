@@ -60,6 +60,16 @@ def _parse_database_url(value: str) -> str:
     return value
 
 
+def _parse_timezone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("expected a time zone name such as Europe/Amsterdam") from None
+    return value.strip()
+
+
 def _parse_text(value: str) -> str:
     return value.strip()
 
@@ -100,6 +110,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
         _parse_bool,
     ),
     SettingSpec("default_language", "nl", "Language of the interface: nl (Dutch) or en (English).", _parse_language),
+    SettingSpec("timezone", "Europe/Amsterdam", "Time zone for dates and times shown in the portal.", _parse_timezone),
     SettingSpec(
         "db_threads",
         "8",
@@ -125,6 +136,26 @@ SETTINGS: tuple[SettingSpec, ...] = (
         _parse_text,
     ),
     SettingSpec("log_level", "info", "Log level: debug, info, warning or error.", _parse_text),
+    SettingSpec(
+        "staff_idle_minutes",
+        "15",
+        "Minutes without activity after which a staff login ends.",
+        _parse_int(1, 24 * 60),
+    ),
+    SettingSpec(
+        "client_idle_minutes",
+        "30",
+        "Minutes without activity after which a client login ends (answers are saved as they are given).",
+        _parse_int(1, 24 * 60),
+    ),
+    SettingSpec("session_max_hours", "12", "Hours after which any login ends, active or not.", _parse_int(1, 72)),
+    SettingSpec(
+        "invitation_days",
+        "14",
+        "Days an invitation code for a new client stays valid.",
+        _parse_int(1, 90),
+    ),
+    SettingSpec("reset_code_hours", "72", "Hours a password reset code stays valid.", _parse_int(1, 24 * 14)),
 )
 
 
@@ -134,11 +165,17 @@ class Settings:
     secret_key: str
     insecure_http: bool
     default_language: str
+    timezone: str
     db_threads: int
     hash_threads: int
     max_body_bytes: int
     forwarded_allow_ips: str
     log_level: str
+    staff_idle_minutes: int
+    client_idle_minutes: int
+    session_max_hours: int
+    invitation_days: int
+    reset_code_hours: int
     # Where the secret came from (for `rom-portal check`); never the secret itself.
     secret_key_source: str = "environment"  # noqa: S105 (a description, not a secret)
     # Set by `rom-portal demo` only, never from the environment: demo accounts exist only in demo mode.

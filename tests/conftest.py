@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,8 +20,12 @@ from starlette.testclient import TestClient
 
 from rom_portal.app import Portal, create_app
 from rom_portal.db import Database
+from rom_portal.models import Registration, Role, User
 from rom_portal.schema import migrate
+from rom_portal.security import sessions
+from rom_portal.security.passwords import hash_password
 from rom_portal.settings import Settings, load_settings
+from rom_portal.web.session_middleware import cookie_name
 
 POSTGRESQL_URL = os.environ.get("ROM_PORTAL_TEST_POSTGRESQL_URL", "")
 REQUIRE_POSTGRESQL = os.environ.get("ROM_PORTAL_TEST_REQUIRE_POSTGRESQL") == "1"
@@ -103,3 +108,82 @@ def client(app: Portal) -> Iterator[TestClient]:
 @pytest.fixture
 def db(app: Portal) -> Database:
     return app.state.db
+
+
+# --- Personas -------------------------------------------------------------------------------------------
+# alice and bob are therapists; carol is alice's client, dave is bob's; rita researches; adam administers.
+
+PERSONA_PASSWORD = "groene fiets op de dijk"
+TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+
+@dataclass
+class People:
+    alice: User
+    bob: User
+    carol: User
+    dave: User
+    rita: User
+    adam: User
+    carol_registration: Registration
+    dave_registration: Registration
+
+
+def _password_hash() -> str:
+    # One hash shared by every persona: hashing per test would cost ~20 ms each.
+    global _PERSONA_HASH
+    if _PERSONA_HASH is None:
+        _PERSONA_HASH = hash_password(PERSONA_PASSWORD)
+    return _PERSONA_HASH
+
+
+_PERSONA_HASH: str | None = None
+
+
+@pytest.fixture
+def people(db: Database) -> People:
+    with db.session(write=True) as session:
+        users = {}
+        for name, role, display in (
+            ("alice", Role.therapist, "Alice Jansen"),
+            ("bob", Role.therapist, "Bob de Boer"),
+            ("carol", Role.client, "Carol"),
+            ("dave", Role.client, "Dave"),
+            ("rita", Role.researcher, "Rita"),
+            ("adam", Role.admin, "Adam"),
+        ):
+            user = User(
+                username=name,
+                password_hash=_password_hash(),
+                role=role,
+                display_name=display,
+                totp_secret=TOTP_SECRET if role.is_staff else None,
+            )
+            session.add(user)
+            users[name] = user
+        session.flush()
+        carol_reg = Registration(user_id=users["carol"].id, therapist_id=users["alice"].id)
+        dave_reg = Registration(user_id=users["dave"].id, therapist_id=users["bob"].id)
+        session.add(carol_reg)
+        session.add(dave_reg)
+        session.flush()
+    return People(**users, carol_registration=carol_reg, dave_registration=dave_reg)
+
+
+def login_as(client: TestClient, db: Database, user: User, *, mfa_ok: bool = True) -> str:
+    """Log ``user`` in by creating a real server-side session, and give the client its cookie."""
+    with db.session(write=True) as session:
+        token = sessions.start(session, user, mfa_ok=mfa_ok, device="test")
+    # Host-only, like the cookie the server sets, so a later login replaces it rather than adding a second.
+    client.cookies.set(cookie_name(client.app.state.settings), token, domain="testserver.local")
+    return token
+
+
+def csrf_of(client: TestClient, path: str = "/account") -> str:
+    """The CSRF token a page hands out (the logged-in session's, or a signed anonymous one)."""
+    import re
+
+    page = client.get(path)
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert match, f"no csrf_token on {path}"
+    return match.group(1)

@@ -45,7 +45,8 @@ REQUESTS = [
     ("GET", "/healthz", 200),
     ("GET", "/no-such-page", 404),
     ("HEAD", "/no-such-page", 404),
-    ("POST", "/healthz", 405),
+    ("OPTIONS", "/healthz", 405),
+    ("POST", "/login", 403),  # no CSRF token
     ("GET", "/static/css/portal.css", 200),
     ("HEAD", "/static/vendor/htmx-2.0.11.min.js", 200),
     ("GET", "/static/no-such-file.css", 404),

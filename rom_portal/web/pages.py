@@ -6,19 +6,42 @@ from sqlalchemy import text
 from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
 
+from rom_portal.models import Role
+from rom_portal.services.consent import PRIVACY_STATEMENT_VERSION
+from rom_portal.web.access import current_auth, home_path, require
 from rom_portal.web.templating import url
 
 
 async def home(request: Request) -> Response:
-    return RedirectResponse(url(request, "login"), status_code=303)
+    auth = current_auth(request)
+    if auth is None:
+        return RedirectResponse(url(request, "login"), status_code=303)
+    return RedirectResponse(home_path(request, auth), status_code=303)
 
 
-async def login_page(request: Request) -> Response:
-    from rom_portal.demo import demo_accounts
+async def privacy_statement(request: Request) -> Response:
+    return request.app.state.templates.render(
+        request, "privacy_statement.html", {"statement_version": PRIVACY_STATEMENT_VERSION}
+    )
 
-    accounts = demo_accounts() if request.app.state.settings.demo else []
-    return request.app.state.templates.render(request, "auth/login.html", {"demo_accounts": accounts})
+
+@require(Role.client)
+async def client_home(request: Request) -> Response:
+    return request.app.state.templates.render(request, "client/home.html")
+
+
+@require(Role.researcher)
+async def research_home(request: Request) -> Response:
+    return request.app.state.templates.render(request, "research/home.html")
+
+
+def area_routes() -> list[BaseRoute]:
+    return [
+        Route("/client", client_home, name="client_home"),
+        Route("/research", research_home, name="research_home"),
+    ]
 
 
 def _ping(session: Session) -> None:

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
-from jinja2.runtime import Context
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from rom_portal import __version__, i18n
+from rom_portal.labels import format_day, format_when, role_label
 from rom_portal.paths import resource_dir
 
 
@@ -46,14 +47,27 @@ def language_url(request: Request, language: str) -> str:
     return f"{request.url.path}?{urlencode(params)}"
 
 
-@pass_context
-def _url(context: Context, name: str, /, query: Mapping[str, str] | None = None, **path_params: Any) -> str:
-    return url(context["request"], name, query, **path_params)
+# The request being rendered. Template globals read it from here rather than from the template context,
+# so macros imported from _forms.html (which do not see the context) can use them too.
+_rendering: ContextVar[Request] = ContextVar("rendering_request")
 
 
-@pass_context
-def _language_url(context: Context, language: str) -> str:
-    return language_url(context["request"], language)
+def _url(name: str, /, query: Mapping[str, str] | None = None, **path_params: Any) -> str:
+    return url(_rendering.get(), name, query, **path_params)
+
+
+def _csrf_token() -> str:
+    from rom_portal.web.session_middleware import csrf_token_for
+
+    return csrf_token_for(_rendering.get())
+
+
+def _current_user() -> object:
+    return _rendering.get().scope.get("state", {}).get("auth")
+
+
+def _language_url(language: str) -> str:
+    return language_url(_rendering.get(), language)
 
 
 def make_environment() -> Environment:
@@ -71,16 +85,21 @@ def make_environment() -> Environment:
         static_url=static_url,
         url=_url,
         language_url=_language_url,
+        csrf_token=_csrf_token,
+        current_user=_current_user,
         language_names=i18n.LANGUAGE_NAMES,
         portal_version=__version__,
+        role_label=role_label,
     )
     return env
 
 
 class Templates:
-    def __init__(self, demo: bool) -> None:
+    def __init__(self, demo: bool, timezone: str = "Europe/Amsterdam") -> None:
         self.env = make_environment()
         self.env.globals["demo"] = demo
+        self.env.filters["datetime"] = lambda value: format_when(value, timezone)
+        self.env.filters["day"] = lambda value: format_day(value, timezone)
 
     def render(
         self,
@@ -92,5 +111,9 @@ class Templates:
         headers: Mapping[str, str] | None = None,
     ) -> HTMLResponse:
         values = {"request": request, "lang": i18n.current_language.get(), **(context or {})}
-        body = self.env.get_template(name).render(values)
+        token = _rendering.set(request)
+        try:
+            body = self.env.get_template(name).render(values)
+        finally:
+            _rendering.reset(token)
         return HTMLResponse(body, status_code=status_code, headers=headers)

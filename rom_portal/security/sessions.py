@@ -1,0 +1,193 @@
+"""Login sessions, stored server-side. The browser holds an opaque token; the database holds its hash.
+
+A session ends at logout (row deleted), after the idle or absolute timeout, when the password changes
+(other sessions), when the account is disabled, or when the user ends it from another device.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, col, delete, select
+
+from rom_portal.models import AuthSession, Role, User
+from rom_portal.models.base import utcnow
+from rom_portal.security.tokens import hash_token, new_token
+
+# last_seen_at is written at most this often, so ordinary page views stay reads.
+TOUCH_INTERVAL = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    staff_idle: timedelta
+    client_idle: timedelta
+    absolute: timedelta
+
+    def idle_for(self, role: Role) -> timedelta:
+        return self.staff_idle if role.is_staff else self.client_idle
+
+
+@dataclass(frozen=True)
+class Auth:
+    """The logged-in user of a request, as the views and templates see it."""
+
+    session_id: int
+    user_id: int
+    username: str
+    display_name: str
+    role: Role
+    mfa_ok: bool
+    needs_second_factor: bool
+    has_totp: bool
+    csrf_token: str
+    locale: str | None
+
+    @property
+    def fully_authenticated(self) -> bool:
+        return self.mfa_ok or not self.needs_second_factor
+
+
+def start(session: Session, user: User, *, mfa_ok: bool, device: str = "") -> str:
+    """A new session with a new token (never reuse one: that would allow session fixation)."""
+    assert user.id is not None
+    token = new_token()
+    session.add(
+        AuthSession(
+            token_hash=hash_token(token),
+            user_id=user.id,
+            csrf_token=secrets.token_urlsafe(32),
+            mfa_ok=mfa_ok,
+            device=device[:80],
+        )
+    )
+    session.flush()
+    return token
+
+
+def rotate(session: Session, auth_session: AuthSession, *, mfa_ok: bool | None = None) -> str:
+    """Give the session a new token (and CSRF token) at a change of privilege; the old token stops working."""
+    token = new_token()
+    auth_session.token_hash = hash_token(token)
+    auth_session.csrf_token = secrets.token_urlsafe(32)
+    if mfa_ok is not None:
+        auth_session.mfa_ok = mfa_ok
+    auth_session.last_seen_at = utcnow()
+    session.add(auth_session)
+    session.flush()
+    return token
+
+
+def _expired(auth_session: AuthSession, user: User, timeouts: Timeouts, now: datetime) -> bool:
+    return (
+        now - auth_session.created_at > timeouts.absolute
+        or now - auth_session.last_seen_at > timeouts.idle_for(user.role)
+        or not user.is_active
+    )
+
+
+def find(session: Session, token: str, timeouts: Timeouts) -> tuple[AuthSession, User] | None:
+    """The live session for ``token``, or None (unknown, expired, or the account is disabled)."""
+    row = session.exec(
+        select(AuthSession, User)
+        .join(User, col(User.id) == AuthSession.user_id)
+        .where(AuthSession.token_hash == hash_token(token))
+    ).first()
+    if row is None:
+        return None
+    auth_session, user = row
+    if _expired(auth_session, user, timeouts, utcnow()):
+        return None
+    return auth_session, user
+
+
+def needs_touch(auth_session: AuthSession) -> bool:
+    return utcnow() - auth_session.last_seen_at > TOUCH_INTERVAL
+
+
+def touch(session: Session, session_id: int) -> None:
+    row = session.get(AuthSession, session_id)
+    if row is not None:
+        row.last_seen_at = utcnow()
+
+
+def as_auth(auth_session: AuthSession, user: User) -> Auth:
+    assert auth_session.id is not None and user.id is not None
+    return Auth(
+        session_id=auth_session.id,
+        user_id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        role=user.role,
+        mfa_ok=auth_session.mfa_ok,
+        needs_second_factor=user.needs_second_factor,
+        has_totp=user.totp_secret is not None,
+        csrf_token=auth_session.csrf_token,
+        locale=user.locale,
+    )
+
+
+def end(session: Session, session_id: int) -> None:
+    session.exec(delete(AuthSession).where(col(AuthSession.id) == session_id))
+
+
+def end_by_token(session: Session, token: str) -> None:
+    session.exec(delete(AuthSession).where(col(AuthSession.token_hash) == hash_token(token)))
+
+
+def end_others(session: Session, user_id: int, keep_session_id: int) -> int:
+    result = session.exec(
+        delete(AuthSession).where(col(AuthSession.user_id) == user_id, col(AuthSession.id) != keep_session_id)
+    )
+    return int(result.rowcount or 0)
+
+
+def end_all(session: Session, user_id: int) -> int:
+    result = session.exec(delete(AuthSession).where(col(AuthSession.user_id) == user_id))
+    return int(result.rowcount or 0)
+
+
+def end_expired(session: Session, timeouts: Timeouts) -> int:
+    """Housekeeping: remove rows of sessions that can no longer be used."""
+    now = utcnow()
+    result = session.exec(delete(AuthSession).where(col(AuthSession.created_at) < now - timeouts.absolute))
+    return int(result.rowcount or 0)
+
+
+def list_for(session: Session, user_id: int) -> list[AuthSession]:
+    return list(
+        session.exec(
+            select(AuthSession).where(AuthSession.user_id == user_id).order_by(col(AuthSession.last_seen_at).desc())
+        )
+    )
+
+
+def device_label(user_agent: str) -> str:
+    """'Firefox on Windows'-style label; the full user agent is never stored."""
+    agent = user_agent.lower()
+    browser = next(
+        (
+            name
+            for key, name in (("edg/", "Edge"), ("firefox", "Firefox"), ("chrome", "Chrome"), ("safari", "Safari"))
+            if key in agent
+        ),
+        "",
+    )
+    system = next(
+        (
+            name
+            for key, name in (
+                ("android", "Android"),
+                ("iphone", "iPhone"),
+                ("ipad", "iPad"),
+                ("windows", "Windows"),
+                ("mac os", "macOS"),
+                ("linux", "Linux"),
+            )
+            if key in agent
+        ),
+        "",
+    )
+    return " / ".join(part for part in (browser, system) if part)

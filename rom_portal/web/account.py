@@ -1,0 +1,117 @@
+"""A user's own account: overview, language, password, active sessions, second factor."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from rom_portal.i18n import gettext as _
+from rom_portal.security.passwords import password_problem
+from rom_portal.services import accounts
+from rom_portal.services.accounts import AccountError
+from rom_portal.web.access import auth_of, require
+from rom_portal.web.session_middleware import set_session_cookie
+from rom_portal.web.templating import url
+
+
+def _notice(request: Request) -> str:
+    return {
+        "sessions_ended": _("Your other sessions are ended."),
+        "password_changed": _("Your password is changed. Your other sessions are ended."),
+        "language_saved": _("Your language is saved."),
+        "second_factor_removed": _("Two-step verification is off."),
+    }.get(request.query_params.get("m", ""), "")
+
+
+@require()
+async def overview(request: Request) -> Response:
+    auth = auth_of(request)
+    data = await request.app.state.db.read(accounts.overview, auth)
+    return request.app.state.templates.render(
+        request, "account/overview.html", {"account": data, "auth": auth, "notice": _notice(request)}
+    )
+
+
+@require()
+async def set_language(request: Request) -> Response:
+    form = await request.form()
+    language = form.get("language", "")
+    try:
+        await request.app.state.db.write(accounts.set_language, auth_of(request), str(language))
+    except AccountError:
+        return RedirectResponse(url(request, "account"), status_code=303)
+    return RedirectResponse(f"{request.app.url_path_for('account')}?m=language_saved", status_code=303)
+
+
+@require()
+async def end_other_sessions(request: Request) -> Response:
+    await request.app.state.db.write(accounts.end_other_sessions, auth_of(request))
+    return RedirectResponse(f"{request.app.url_path_for('account')}?m=sessions_ended", status_code=303)
+
+
+async def _current_password_ok(request: Request, password: str) -> bool:
+    auth = auth_of(request)
+    stored = await request.app.state.db.read(accounts.password_hash_of, auth.user_id)
+    return bool((await request.app.state.hasher.verify(stored, password)).ok)
+
+
+@require()
+async def change_password(request: Request) -> Response:
+    auth = auth_of(request)
+    if request.method == "GET":
+        return request.app.state.templates.render(request, "account/password.html", {"errors": {}})
+    form = await request.form()
+    current, new, repeat = (str(form.get(name, ""))[:128] for name in ("current", "new", "repeat"))
+    errors: dict[str, str] = {}
+    if not await _current_password_ok(request, current):
+        errors["current"] = _("Your current password is not right.")
+    problem = password_problem(new, username=auth.username)
+    if problem:
+        errors["new"] = _(problem)
+    elif new != repeat:
+        errors["repeat"] = _("The two new passwords are not the same.")
+    if errors:
+        return request.app.state.templates.render(request, "account/password.html", {"errors": errors}, status_code=400)
+    new_hash = await request.app.state.hasher.hash(new)
+    token = await request.app.state.db.write(accounts.change_password, auth, new_hash)
+    response = RedirectResponse(f"{request.app.url_path_for('account')}?m=password_changed", status_code=303)
+    set_session_cookie(request, response, token)
+    return response
+
+
+@require()
+async def new_recovery_codes(request: Request) -> Response:
+    auth = auth_of(request)
+    if not auth.has_totp:
+        return RedirectResponse(url(request, "account"), status_code=303)
+    codes = await request.app.state.db.write(accounts.new_recovery_codes, auth)
+    return request.app.state.templates.render(
+        request, "auth/recovery_codes.html", {"codes": codes, "first_time": False}
+    )
+
+
+@require()
+async def remove_second_factor(request: Request) -> Response:
+    auth = auth_of(request)
+    form = await request.form()
+    if not await _current_password_ok(request, str(form.get("remove-password", ""))[:128]):
+        data = await request.app.state.db.read(accounts.overview, auth)
+        context = {"account": data, "auth": auth, "notice": "", "remove_error": _("Your password is not right.")}
+        return request.app.state.templates.render(request, "account/overview.html", context, status_code=400)
+    try:
+        await request.app.state.db.write(accounts.remove_totp, auth)
+    except AccountError:
+        return RedirectResponse(url(request, "account"), status_code=303)
+    return RedirectResponse(f"{request.app.url_path_for('account')}?m=second_factor_removed", status_code=303)
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/account", overview, methods=["GET"], name="account"),
+        Route("/account/language", set_language, methods=["POST"], name="set_language"),
+        Route("/account/sessions/end-others", end_other_sessions, methods=["POST"], name="end_other_sessions"),
+        Route("/account/password", change_password, methods=["GET", "POST"], name="change_password"),
+        Route("/account/recovery-codes", new_recovery_codes, methods=["POST"], name="new_recovery_codes"),
+        Route("/account/code/remove", remove_second_factor, methods=["POST"], name="remove_second_factor"),
+    ]

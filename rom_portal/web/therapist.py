@@ -1,0 +1,117 @@
+"""The therapist's area: their own clients, invitations for new clients, and reset codes.
+
+Pages that show a one-time code answer the POST directly (200, never cached) instead of redirecting: the
+code is not stored in clear, so it cannot be shown again later.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from rom_portal.i18n import gettext as _
+from rom_portal.models import Role
+from rom_portal.services import onboarding, passwords_reset
+from rom_portal.services.audit import Actor
+from rom_portal.services.onboarding import NotFound
+from rom_portal.web.access import auth_of, require
+from rom_portal.web.templating import url
+
+
+def _actor(request: Request) -> Actor:
+    auth = auth_of(request)
+    route = request.scope.get("route")
+    return Actor(auth.user_id, auth.role.value, access_point=f"web:{getattr(route, 'name', '')}")
+
+
+def _portal_address(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _render(request: Request, name: str, context: dict[str, object], status: int = 200) -> Response:
+    return request.app.state.templates.render(request, name, context, status_code=status)
+
+
+@require(Role.therapist)
+async def home(request: Request) -> Response:
+    clients = await request.app.state.db.read(onboarding.clients_of, auth_of(request).user_id)
+    return _render(request, "therapist/home.html", {"clients": clients})
+
+
+async def _render_invitations(request: Request, label: str, errors: dict[str, str], status: int) -> Response:
+    rows = await request.app.state.db.read(onboarding.invitations_of, auth_of(request).user_id)
+    revoked = request.query_params.get("m") == "revoked"
+    notice = _("The invitation is revoked. Its code no longer works.") if revoked else ""
+    return _render(
+        request,
+        "therapist/invitations.html",
+        {"invitations": rows, "label": label, "errors": errors, "notice": notice},
+        status,
+    )
+
+
+@require(Role.therapist)
+async def invitations(request: Request) -> Response:
+    return await _render_invitations(request, "", {}, 200)
+
+
+@require(Role.therapist)
+async def create_invitation(request: Request) -> Response:
+    form = await request.form()
+    label = onboarding.clean_text(str(form.get("label", ""))[:400])
+    problem = onboarding.label_problem(label)
+    if problem:
+        return await _render_invitations(request, label, {"label": _(problem)}, 400)
+    valid_for = timedelta(days=request.app.state.settings.invitation_days)
+    invitation = await request.app.state.db.write(onboarding.create_invitation, _actor(request), label, valid_for)
+    path = request.app.url_path_for("register")
+    context = {"invitation": invitation, "portal": _portal_address(request), "path": path}
+    return _render(request, "therapist/invitation_created.html", context)
+
+
+@require(Role.therapist)
+async def revoke_invitation(request: Request) -> Response:
+    try:
+        await request.app.state.db.write(
+            onboarding.revoke_invitation, _actor(request), request.path_params["invitation_id"]
+        )
+    except NotFound:
+        raise HTTPException(404) from None
+    return RedirectResponse(url(request, "therapist_invitations", query={"m": "revoked"}), status_code=303)
+
+
+@require(Role.therapist)
+async def client_reset_code(request: Request) -> Response:
+    valid_for = timedelta(hours=request.app.state.settings.reset_code_hours)
+    try:
+        issued = await request.app.state.db.write(
+            passwords_reset.issue_for_client, _actor(request), request.path_params["public_id"], valid_for
+        )
+    except NotFound:
+        raise HTTPException(404) from None
+    context = {"issued": issued, "portal": _portal_address(request), "path": request.app.url_path_for("reset")}
+    return _render(request, "therapist/reset_code.html", context)
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/therapist", home, methods=["GET"], name="therapist_home"),
+        Route("/therapist/invitations", invitations, methods=["GET"], name="therapist_invitations"),
+        Route("/therapist/invitations", create_invitation, methods=["POST"], name="therapist_invitation_create"),
+        Route(
+            "/therapist/invitations/{invitation_id:int}/revoke",
+            revoke_invitation,
+            methods=["POST"],
+            name="therapist_invitation_revoke",
+        ),
+        Route(
+            "/therapist/clients/{public_id}/reset-code",
+            client_reset_code,
+            methods=["POST"],
+            name="therapist_client_reset_code",
+        ),
+    ]

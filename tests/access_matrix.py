@@ -1,0 +1,95 @@
+"""The access-control matrix: every route of the app, who may use it, and which object is out of reach.
+
+Each later feature adds its routes here; ``test_access_matrix.py`` fails when a route of the app is
+missing, and checks every route against every persona.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+PUBLIC = "public"  # anyone, logged in or not
+HALF = "half"  # any logged-in user, also before the second factor
+ANY = "any"  # any fully logged-in user
+CLIENT, THERAPIST, RESEARCHER, ADMIN = "client", "therapist", "researcher", "admin"
+
+Params = Callable[[dict[str, object]], dict[str, object]]
+
+
+def _none(_: dict[str, object]) -> dict[str, object]:
+    return {}
+
+
+@dataclass(frozen=True)
+class Rule:
+    who: frozenset[str]
+    params: Params = _none  # path parameters of an object the allowed persona may reach
+    foreign: Params | None = None  # path parameters of an object out of the allowed persona's reach: 404
+    form: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def public(self) -> bool:
+        return PUBLIC in self.who
+
+
+def rule(*who: str, params: Params = _none, foreign: Params | None = None, form: dict[str, str] | None = None) -> Rule:
+    return Rule(frozenset(who), params, foreign, form or {})
+
+
+# Objects, by name, are made by the test's fixture: alice's and bob's invitation, carol's and dave's
+# registration (public id), staff and client user ids.
+MATRIX: dict[tuple[str, str], Rule] = {
+    ("GET", "/"): rule(PUBLIC),
+    ("GET", "/healthz"): rule(PUBLIC),
+    ("GET", "/privacy"): rule(PUBLIC),
+    ("GET", "/login"): rule(PUBLIC),
+    ("POST", "/login"): rule(PUBLIC),
+    ("GET", "/register"): rule(PUBLIC),
+    ("POST", "/register"): rule(PUBLIC),
+    ("GET", "/reset"): rule(PUBLIC),
+    ("POST", "/reset"): rule(PUBLIC),
+    ("POST", "/logout"): rule(HALF),
+    ("GET", "/login/code"): rule(HALF),
+    ("POST", "/login/code"): rule(HALF),
+    ("GET", "/login/code/setup"): rule(HALF),
+    ("POST", "/login/code/setup"): rule(HALF),
+    ("GET", "/account"): rule(ANY),
+    ("POST", "/account/language"): rule(ANY, form={"language": "nl"}),
+    ("POST", "/account/sessions/end-others"): rule(ANY),
+    ("GET", "/account/password"): rule(ANY),
+    ("POST", "/account/password"): rule(ANY),
+    ("POST", "/account/recovery-codes"): rule(ANY),
+    ("POST", "/account/code/remove"): rule(ANY),
+    ("GET", "/client"): rule(CLIENT),
+    ("GET", "/research"): rule(RESEARCHER),
+    ("GET", "/therapist"): rule(THERAPIST),
+    ("GET", "/therapist/invitations"): rule(THERAPIST),
+    ("POST", "/therapist/invitations"): rule(THERAPIST),
+    ("POST", "/therapist/invitations/{invitation_id:int}/revoke"): rule(
+        THERAPIST,
+        params=lambda o: {"invitation_id": o["alice_invitation"]},
+        foreign=lambda o: {"invitation_id": o["bob_invitation"]},
+    ),
+    ("POST", "/therapist/clients/{public_id}/reset-code"): rule(
+        THERAPIST,
+        params=lambda o: {"public_id": o["carol_public_id"]},
+        foreign=lambda o: {"public_id": o["dave_public_id"]},
+    ),
+    ("GET", "/admin"): rule(ADMIN),
+    ("POST", "/admin/users"): rule(ADMIN),
+    ("GET", "/admin/users/{user_id:int}"): rule(
+        ADMIN, params=lambda o: {"user_id": o["bob_id"]}, foreign=lambda o: {"user_id": o["carol_id"]}
+    ),
+    ("GET", "/admin/users/{user_id:int}/{action}"): rule(
+        ADMIN,
+        params=lambda o: {"user_id": o["bob_id"], "action": "disable"},
+        foreign=lambda o: {"user_id": o["carol_id"], "action": "disable"},
+    ),
+    **{
+        ("POST", f"/admin/users/{{user_id:int}}/{action}"): rule(
+            ADMIN, params=lambda o: {"user_id": o["bob_id"]}, foreign=lambda o: {"user_id": o["carol_id"]}
+        )
+        for action in ("disable", "enable", "reset-password", "reset-2fa")
+    },
+}
