@@ -70,6 +70,13 @@ def _parse_timezone(value: str) -> str:
     return value.strip()
 
 
+def _parse_public_url(value: str) -> str:
+    value = value.strip().rstrip("/")
+    if value and not value.startswith(("https://", "http://")):
+        raise ValueError("expected the portal's address, e.g. https://rom.praktijk.nl")
+    return value
+
+
 def _parse_text(value: str) -> str:
     return value.strip()
 
@@ -110,6 +117,13 @@ SETTINGS: tuple[SettingSpec, ...] = (
         _parse_bool,
     ),
     SettingSpec("default_language", "nl", "Language of the interface: nl (Dutch) or en (English).", _parse_language),
+    SettingSpec(
+        "public_url",
+        "",
+        "The portal's address as clients type it (printed on invitation letters), e.g. https://rom.praktijk.nl. "
+        "When empty, the address of the request is used.",
+        _parse_public_url,
+    ),
     SettingSpec("timezone", "Europe/Amsterdam", "Time zone for dates and times shown in the portal.", _parse_timezone),
     SettingSpec(
         "db_threads",
@@ -165,6 +179,7 @@ class Settings:
     secret_key: str
     insecure_http: bool
     default_language: str
+    public_url: str
     timezone: str
     db_threads: int
     hash_threads: int

@@ -196,8 +196,13 @@ def test_the_new_colleague_sets_a_password_with_the_setup_code(
     chosen = "blauwe tram naar het strand"
     response = newcomer.post(
         "/reset",
-        data={"username": "eva", "code": code.lower(), "password": chosen, "password_again": chosen,
-              "csrf_token": csrf_of(newcomer, "/reset")},
+        data={
+            "username": "eva",
+            "code": code.lower(),
+            "password": chosen,
+            "password_again": chosen,
+            "csrf_token": csrf_of(newcomer, "/reset"),
+        },
     )
     assert response.status_code == 303, response.text
     with db.session() as session:
@@ -487,3 +492,45 @@ def test_create_user_on_the_command_line_is_audited(migrated_url: str) -> None:
     assert events[0].actor_user_id is None and events[0].actor_role == "system"
     assert events[0].access_point == "cli:create-user"
     assert password not in " ".join(str(value) for value in events[0].model_dump().values())
+
+
+# --- Four eyes ------------------------------------------------------------------------------------------
+
+
+def test_one_admin_cannot_reset_both_password_and_second_factor(
+    client: TestClient, db: Database, people: People, app: Portal
+) -> None:
+    """Together the two resets hand over the account (and its caseload); a second admin must do the other."""
+    csrf = _as_admin(client, db, people)
+    assert client.post(f"/admin/users/{people.alice.id}/reset-password", data={"csrf_token": csrf}).status_code == 200
+    refused = client.post(f"/admin/users/{people.alice.id}/reset-2fa", data={"csrf_token": csrf})
+    assert refused.status_code == 409
+    assert "een andere beheerder" in refused.text
+    assert _user(db, people.alice.id).totp_secret is not None
+    other = _browser(app)
+    login_as(other, db, _second_admin(db))
+    done = other.post(f"/admin/users/{people.alice.id}/reset-2fa", data={"csrf_token": csrf_of(other, "/admin")})
+    assert done.status_code == 303
+    assert _user(db, people.alice.id).totp_secret is None
+
+
+def test_the_other_order_is_refused_too(client: TestClient, db: Database, people: People) -> None:
+    csrf = _as_admin(client, db, people)
+    first = client.post(f"/admin/users/{people.bob.id}/reset-2fa", data={"csrf_token": csrf}, follow_redirects=False)
+    assert first.status_code == 303
+    assert client.post(f"/admin/users/{people.bob.id}/reset-password", data={"csrf_token": csrf}).status_code == 409
+
+
+def test_enabling_an_account_voids_an_old_reset_code(client: TestClient, db: Database, people: People) -> None:
+    from datetime import timedelta
+
+    from rom_portal.models import ResetCode
+    from rom_portal.services import reset_codes
+
+    with db.session(write=True) as session:
+        reset_codes.issue(session, user_id=people.bob.id, valid_for=timedelta(hours=1))
+    csrf = _as_admin(client, db, people)
+    client.post(f"/admin/users/{people.bob.id}/disable", data={"csrf_token": csrf})
+    client.post(f"/admin/users/{people.bob.id}/enable", data={"csrf_token": csrf})
+    with db.session() as session:
+        assert session.exec(select(ResetCode).where(ResetCode.user_id == people.bob.id)).first() is None

@@ -387,3 +387,71 @@ def test_a_browser_form_post_with_origin_null_is_accepted(client: TestClient, pe
 def test_origin_null_without_a_token_is_still_refused(client: TestClient, people: People) -> None:
     form = {"username": "carol", "password": PERSONA_PASSWORD}
     assert client.post("/login", data=form, headers={"Origin": "null"}).status_code == 403
+
+
+def test_origin_null_without_sec_fetch_site_is_refused_even_with_a_token(client: TestClient, people: People) -> None:
+    """A sandboxed frame on another site also says Origin: null; only browsers that also send Sec-Fetch-Site pass."""
+    form = {"username": "carol", "password": PERSONA_PASSWORD, "csrf_token": csrf_of(client, "/login")}
+    assert client.post("/login", data=form, headers={"Origin": "null"}).status_code == 403
+
+
+def test_attempts_sent_at_once_cannot_slip_past_the_lock(people: People, db: Database) -> None:
+    """Many guesses hashed side by side all pass the first check; the write counts them one by one."""
+    from rom_portal.security.passwords import Verification
+    from rom_portal.services import accounts
+
+    with db.session() as session:
+        lookups = [accounts.login_lookup(session, "carol", "192.0.2.7") for _ in range(15)]
+    assert all(lookup.locked is None for lookup in lookups)
+    outcomes = []
+    for lookup in lookups[:-1]:
+        with db.session(write=True) as session:
+            outcomes.append(
+                accounts.login_finish(
+                    session, lookup, Verification(ok=False), None, username="carol", address="192.0.2.7", device=""
+                )
+            )
+    codes = [outcome.code for outcome in outcomes]
+    assert codes[:10] == ["failed"] * 10
+    assert set(codes[10:]) == {"locked"}
+    # Even the right password, verified before the lock, does not log in and does not clear the lock.
+    with db.session(write=True) as session:
+        last = accounts.login_finish(
+            session, lookups[-1], Verification(ok=True), None, username="carol", address="192.0.2.7", device=""
+        )
+    assert isinstance(last, accounts.Refusal) and last.code == "locked"
+
+
+def test_guessing_the_current_password_is_throttled(client: TestClient, people: People, db: Database) -> None:
+    """Someone at an unattended screen must not be able to find the password by trying."""
+    login_as(client, db, people.carol)
+
+    def change(current: str) -> str:
+        form = {"current": current, "new": "een heel nieuw wachtwoord", "repeat": "een heel nieuw wachtwoord"}
+        return client.post("/account/password", data={**form, "csrf_token": csrf_of(client, "/account/password")}).text
+
+    for _ in range(10):
+        assert "Uw huidige wachtwoord klopt niet." in change("a wrong guess")
+    assert "Te veel pogingen" in change(PERSONA_PASSWORD)
+    client.cookies.clear()
+    assert _login(client, "carol").status_code == 429  # the same account lock
+
+
+def test_a_password_change_voids_open_reset_codes(client: TestClient, people: People, db: Database) -> None:
+    from rom_portal.models import ResetCode
+    from rom_portal.services import reset_codes
+
+    with db.session(write=True) as session:
+        reset_codes.issue(session, user_id=people.carol.id, valid_for=timedelta(hours=1))
+    login_as(client, db, people.carol)
+    client.post(
+        "/account/password",
+        data={
+            "current": PERSONA_PASSWORD,
+            "new": "een heel nieuw wachtwoord",
+            "repeat": "een heel nieuw wachtwoord",
+            "csrf_token": csrf_of(client, "/account/password"),
+        },
+    )
+    with db.session() as session:
+        assert session.exec(select(ResetCode).where(ResetCode.user_id == people.carol.id)).first() is None

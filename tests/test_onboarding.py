@@ -143,8 +143,9 @@ def test_nothing_typed_is_lost_on_a_validation_error(client: TestClient, db: Dat
     assert re.search(r'id="privacy"[^>]*checked', page.text)
     assert error_of(page.text, "password") == "Gebruik minstens 12 tekens."
     assert 'href="#password"' in page.text  # the summary links to the field
-    assert re.search(r'id="password"[^>]*aria-invalid="true"[^>]*aria-describedby="password-hint password-error"',
-                     page.text)
+    assert re.search(
+        r'id="password"[^>]*aria-invalid="true"[^>]*aria-describedby="password-hint password-error"', page.text
+    )
 
 
 def test_username_must_follow_the_rules(client: TestClient, db: Database, people: People) -> None:
@@ -212,3 +213,46 @@ def test_privacy_statement_renders_in_dutch_and_english_with_its_version(client:
     assert "<h1>Privacy statement</h1>" in english.text
     assert f"Version {PRIVACY_STATEMENT_VERSION}" in english.text
     assert "no analytics" in english.text
+
+
+def test_one_code_cannot_be_used_to_probe_usernames(client: TestClient, db: Database, people: People) -> None:
+    """With the rest of the form unfinished the username is not looked up; 'taken' answers are counted."""
+    code = invite(client, db, people.alice)
+    unfinished = register(client, code, username="alice", password="", password_again="")
+    assert error_of(unfinished.text, "username") is None
+    for _ in range(10):
+        taken = register(client, code, username="alice")
+        assert taken.status_code == 400
+        assert error_of(taken.text, "username")
+    locked = register(client, code, username="alice")
+    assert locked.status_code == 429
+    assert register(client, code, username="someone-new").status_code == 429
+
+
+def test_a_valid_code_does_not_clear_the_count_of_wrong_codes(client: TestClient, db: Database, people: People) -> None:
+    code = invite(client, db, people.alice)
+    for _ in range(9):
+        register(client, "WRONG-WRONG-WRONG-WRONG")
+    register(client, code, username="alice")  # right code, but no account made
+    assert register(client, "WRONG-WRONG-WRONG-WRONG").status_code == 400  # the 10th failure in a row
+    assert register(client, "WRONG-WRONG-WRONG-WRONG").status_code == 429
+
+
+def test_the_letter_prints_the_configured_address(migrated_url: str) -> None:
+    from rom_portal.app import create_app
+    from tests.conftest import BASE_URL, make_settings
+
+    app = create_app(make_settings(migrated_url, public_url="https://rom.praktijk.example"))
+    with TestClient(app, base_url=BASE_URL) as client:
+        with app.state.db.session(write=True) as session:
+            alice = User(username="alice", password_hash="x", role=Role.therapist, totp_secret="A" * 32)
+            session.add(alice)
+        login_as(client, app.state.db, alice)
+        page = client.post(
+            "/therapist/invitations",
+            data={"csrf_token": csrf_of(client, "/therapist/invitations")},
+            headers={"Host": "evil.example"},
+        )
+    app.state.db.dispose()
+    assert "https://rom.praktijk.example" in page.text
+    assert "evil.example" not in page.text

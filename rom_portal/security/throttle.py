@@ -60,12 +60,16 @@ def _locked_row(session: Session, key: str, now: datetime) -> Throttle:
     return row
 
 
-def locked(session: Session, *keys: str) -> Locked | None:
-    """The longest running lock among ``keys``, or None."""
+def locked(session: Session, *keys: str, for_update: bool = False) -> Locked | None:
+    """The longest running lock among ``keys``, or None.
+
+    In a transaction that will record the outcome, pass ``for_update=True``: the rows are then created and
+    locked first, so many attempts sent at once are counted one after another and cannot all slip past.
+    """
     now = utcnow()
     longest: datetime | None = None
     for key in keys:
-        row = session.get(Throttle, key[:160])
+        row = _locked_row(session, key[:160], now) if for_update else session.get(Throttle, key[:160])
         if row is None:
             continue
         until = row.locked_until

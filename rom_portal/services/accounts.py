@@ -16,6 +16,7 @@ from rom_portal.models.base import utcnow
 from rom_portal.security import sessions, throttle, totp
 from rom_portal.security.passwords import Verification
 from rom_portal.security.throttle import Locked
+from rom_portal.services import reset_codes
 from rom_portal.services.audit import Actor, record
 from rom_portal.settings import LANGUAGES
 
@@ -86,6 +87,10 @@ def login_finish(
 ) -> LoginOutcome | Refusal:
     """Record the attempt; on success start a new session."""
     keys = _login_keys(username, address)
+    # Checked again here, in the writing transaction: attempts hashed side by side all passed the first check.
+    lock = throttle.locked(session, *keys, for_update=True)
+    if lock is not None:
+        return Refusal("locked", lock)
     user = session.get(User, lookup.user_id) if lookup.user_id is not None else None
     if not verification.ok or user is None or not user.is_active:
         throttle.record_failure(session, *keys)
@@ -118,7 +123,7 @@ def verify_second_factor(session: Session, auth: sessions.Auth, code: str) -> st
     auth_session = session.get(AuthSession, auth.session_id)
     if user is None or auth_session is None or user.totp_secret is None:
         raise AccountError("no_second_factor")
-    lock = throttle.locked(session, _mfa_key(auth.user_id))
+    lock = throttle.locked(session, _mfa_key(auth.user_id), for_update=True)
     if lock:
         return Refusal("locked", lock)
     step = totp.matching_step(user.totp_secret, code, user.totp_last_step)
@@ -167,7 +172,7 @@ def confirm_totp(session: Session, auth: sessions.Auth, code: str) -> Enrolment 
     if user.totp_secret is not None:
         raise AccountError("already_enrolled")
     secret = auth_session.pending_totp_secret
-    lock = throttle.locked(session, _mfa_key(auth.user_id))
+    lock = throttle.locked(session, _mfa_key(auth.user_id), for_update=True)
     if lock:
         return Refusal("locked", lock)
     step = totp.matching_step(secret, code, None) if secret else None
@@ -220,9 +225,32 @@ def remove_totp(session: Session, auth: sessions.Auth) -> None:
 # --- Own account ------------------------------------------------------------------------------------------
 
 
-def password_hash_of(session: Session, user_id: int) -> str | None:
-    user = session.get(User, user_id)
-    return user.password_hash if user and user.is_active else None
+@dataclass(frozen=True)
+class PasswordCheck:
+    password_hash: str | None
+    locked: Locked | None
+
+
+def current_password_lookup(session: Session, auth: sessions.Auth) -> PasswordCheck:
+    """Before re-asking a logged-in user's password: its hash, unless guessing is locked for this account."""
+    user = session.get(User, auth.user_id)
+    lock = throttle.locked(session, f"user:{auth.username}")
+    return PasswordCheck(user.password_hash if user and user.is_active else None, lock)
+
+
+def current_password_finish(session: Session, auth: sessions.Auth, ok: bool) -> Refusal | None:
+    """Count the answer like a login attempt: someone at an unattended screen must not guess freely."""
+    key = f"user:{auth.username}"
+    lock = throttle.locked(session, key, for_update=True)
+    if lock is not None:
+        return Refusal("locked", lock)
+    if not ok:
+        throttle.record_failure(session, key)
+        record(session, Actor(auth.user_id, auth.role.value), "confirm_password", "account", auth.user_id,
+               outcome="failure")
+        return Refusal("failed")
+    throttle.record_success(session, key)
+    return None
 
 
 def change_password(session: Session, auth: sessions.Auth, new_hash: str) -> str:
@@ -233,6 +261,7 @@ def change_password(session: Session, auth: sessions.Auth, new_hash: str) -> str
     user.password_hash = new_hash
     user.password_changed_at = utcnow()
     sessions.end_others(session, auth.user_id, auth.session_id)
+    reset_codes.void(session, auth.user_id)  # a code handed out earlier must not undo this change
     record(session, Actor(auth.user_id, auth.role.value), "change_password", "account", auth.user_id)
     return sessions.rotate(session, auth_session)
 

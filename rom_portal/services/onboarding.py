@@ -224,7 +224,7 @@ def register_client(
     With ``password_hash=None`` (the form has other problems) only the code and the username are checked.
     """
     key = code_address_key(address)
-    lock = throttle.locked(session, key)
+    lock = throttle.locked(session, key, for_update=True)
     if lock is not None:
         return SignupOutcome(locked=lock)
     invitation = _open_invitation(session, signup.code)
@@ -232,11 +232,17 @@ def register_client(
         throttle.record_failure(session, key)
         record(session, Actor.anonymous(), "redeem", "invitation", outcome="failure")
         return SignupOutcome(problems={"code": BAD_CODE})
-    throttle.record_success(session, key)
-    if _username_taken(session, signup.username):
-        return SignupOutcome(problems={"username": USERNAME_TAKEN})
+    # One valid code must not become a way to ask which usernames exist: the username is looked up only
+    # for an otherwise complete form (after the slow hash), and "taken" answers are counted per invitation.
+    invitation_key = f"invitation:{invitation.id}"
+    lock = throttle.locked(session, invitation_key, for_update=True)
+    if lock is not None:
+        return SignupOutcome(locked=lock)
     if password_hash is None:
         return SignupOutcome()
+    if _username_taken(session, signup.username):
+        throttle.record_failure(session, invitation_key)
+        return SignupOutcome(problems={"username": USERNAME_TAKEN})
     user = User(
         username=signup.username,
         password_hash=password_hash,
@@ -264,4 +270,5 @@ def register_client(
     record(session, actor, "create", "consent", agreed.id, registration_id=registration.id)
     if previous_session_id is not None:  # whoever was logged in on this browser before is not carried over
         sessions.end(session, previous_session_id)
+    throttle.record_success(session, key)
     return SignupOutcome(token=sessions.start(session, user, mfa_ok=True, device=device))

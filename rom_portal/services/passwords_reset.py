@@ -86,7 +86,7 @@ def use_reset_code(
 ) -> ResetOutcome:
     """Set the new password when ``code`` is a live code of ``username``; end all of that user's sessions."""
     keys = _throttle_keys(username, address)
-    lock = throttle.locked(session, *keys)
+    lock = throttle.locked(session, *keys, for_update=True)
     if lock is not None:
         return ResetOutcome(ok=False, locked=lock)
     now = utcnow()

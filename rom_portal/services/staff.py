@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
 from rom_portal.i18n import N_
-from rom_portal.models import RecoveryCode, Role, User
+from rom_portal.models import AuditEvent, RecoveryCode, Role, User
 from rom_portal.models.base import utcnow
 from rom_portal.security import sessions
 from rom_portal.services import reset_codes
@@ -52,6 +52,33 @@ class OwnAccount(StaffError):
 
 class LastAdmin(StaffError):
     message = N_("This is the last active administrator account. Enable or create another administrator first.")
+
+
+class NeedsSecondAdmin(StaffError):
+    message = N_(
+        "You reset this colleague's password or two-step verification in the last 7 days. Resetting both would "
+        "let one person take over the account, so another administrator must do this."
+    )
+
+
+# One admin resetting both the password and the second factor of an account could log in as that
+# colleague (and read their clients' answers). Within this window the second reset needs another admin.
+FOUR_EYES_WINDOW = timedelta(days=7)
+
+
+def _reset_recently(session: Session, actor: Actor, user_id: int, action: str) -> bool:
+    return (
+        session.exec(
+            select(AuditEvent.id).where(
+                AuditEvent.object_type == "account",
+                AuditEvent.object_id == str(user_id),
+                AuditEvent.action == action,
+                AuditEvent.actor_user_id == actor.user_id,
+                col(AuditEvent.at) > utcnow() - FOUR_EYES_WINDOW,
+            )
+        ).first()
+        is not None
+    )
 
 
 @dataclass(frozen=True)
@@ -190,6 +217,7 @@ def enable(session: Session, actor: Actor, user_id: int) -> StaffAccount:
     user = _load(session, user_id)
     if not user.is_active:
         user.disabled_at = None
+        reset_codes.void(session, user_id)  # a code from before the account was disabled must not revive it
         session.add(user)
         record(session, actor, "enable", "account", user_id)
         session.flush()
@@ -206,6 +234,8 @@ def reset_password(
     """
     user = _load(session, user_id)
     _not_self(actor, user)
+    if _reset_recently(session, actor, user_id, "reset_2fa"):
+        raise NeedsSecondAdmin()
     user.password_hash = password_hash
     session.add(user)
     code = reset_codes.issue(session, user_id=user_id, valid_for=valid_for)
@@ -218,6 +248,8 @@ def reset_second_factor(session: Session, actor: Actor, user_id: int) -> StaffAc
     """Forget the authenticator and recovery codes; at the next login the colleague sets up a new one."""
     user = _load(session, user_id)
     _not_self(actor, user)
+    if _reset_recently(session, actor, user_id, "reset_password"):
+        raise NeedsSecondAdmin()
     user.totp_secret = None
     user.totp_last_step = None
     session.add(user)

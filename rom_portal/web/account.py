@@ -11,6 +11,7 @@ from rom_portal.security.passwords import password_problem
 from rom_portal.services import accounts
 from rom_portal.services.accounts import AccountError
 from rom_portal.web.access import auth_of, require
+from rom_portal.web.auth import locked_message
 from rom_portal.web.session_middleware import set_session_cookie
 from rom_portal.web.templating import url
 
@@ -50,10 +51,18 @@ async def end_other_sessions(request: Request) -> Response:
     return RedirectResponse(f"{request.app.url_path_for('account')}?m=sessions_ended", status_code=303)
 
 
-async def _current_password_ok(request: Request, password: str) -> bool:
+async def _current_password_problem(request: Request, password: str, wrong: str) -> str | None:
+    """None when ``password`` is the user's own; else the message to show. Guesses are throttled."""
     auth = auth_of(request)
-    stored = await request.app.state.db.read(accounts.password_hash_of, auth.user_id)
-    return bool((await request.app.state.hasher.verify(stored, password)).ok)
+    db = request.app.state.db
+    check = await db.read(accounts.current_password_lookup, auth)
+    if check.locked is not None:
+        return locked_message(check.locked)
+    verification = await request.app.state.hasher.verify(check.password_hash, password)
+    refusal = await db.write(accounts.current_password_finish, auth, verification.ok)
+    if refusal is None:
+        return None
+    return locked_message(refusal.locked) if refusal.code == "locked" else wrong
 
 
 @require()
@@ -64,8 +73,9 @@ async def change_password(request: Request) -> Response:
     form = await request.form()
     current, new, repeat = (str(form.get(name, ""))[:128] for name in ("current", "new", "repeat"))
     errors: dict[str, str] = {}
-    if not await _current_password_ok(request, current):
-        errors["current"] = _("Your current password is not right.")
+    current_problem = await _current_password_problem(request, current, _("Your current password is not right."))
+    if current_problem:
+        errors["current"] = current_problem
     problem = password_problem(new, username=auth.username)
     if problem:
         errors["new"] = _(problem)
@@ -95,9 +105,12 @@ async def new_recovery_codes(request: Request) -> Response:
 async def remove_second_factor(request: Request) -> Response:
     auth = auth_of(request)
     form = await request.form()
-    if not await _current_password_ok(request, str(form.get("remove-password", ""))[:128]):
+    problem = await _current_password_problem(
+        request, str(form.get("remove-password", ""))[:128], _("Your password is not right.")
+    )
+    if problem:
         data = await request.app.state.db.read(accounts.overview, auth)
-        context = {"account": data, "auth": auth, "notice": "", "remove_error": _("Your password is not right.")}
+        context = {"account": data, "auth": auth, "notice": "", "remove_error": problem}
         return request.app.state.templates.render(request, "account/overview.html", context, status_code=400)
     try:
         await request.app.state.db.write(accounts.remove_totp, auth)

@@ -59,14 +59,14 @@ async def login_page(request: Request) -> Response:
     return _render_login(request)
 
 
-def _locked_message(locked: Locked | None) -> str:
+def locked_message(locked: Locked | None) -> str:
     minutes = locked.minutes if locked else 1
     return _("Too many attempts. Wait %(minutes)s minutes and try again.") % {"minutes": minutes}
 
 
 def _refusal_message(refusal: Refusal) -> tuple[str, int]:
     if refusal.code == "locked":
-        return _locked_message(refusal.locked), 429
+        return locked_message(refusal.locked), 429
     return _("That code is not right. Try again."), 400
 
 
@@ -77,7 +77,7 @@ async def login_submit(request: Request) -> Response:
     lookup = await db.read(accounts.login_lookup, username, _address(request))
     if lookup.locked is not None:
         await hasher.verify(None, password)  # the same work as any other attempt
-        return _render_login(request, username=username, error=_locked_message(lookup.locked), status=429)
+        return _render_login(request, username=username, error=locked_message(lookup.locked), status=429)
     verification = await hasher.verify(lookup.password_hash, password)
     new_hash = await hasher.hash(password) if verification.ok and verification.needs_rehash else None
     device = sessions.device_label(request.headers.get("user-agent", ""))

@@ -171,10 +171,12 @@ class CsrfMiddleware:
             # Modern browsers say where the request comes from; only our own pages (or the user typing) pass.
             return fetch_site in ("same-origin", "none")
         origin = _header(scope, b"origin")
-        if origin is None or origin == "null":
-            # Old browsers, non-browser clients, and pages under Referrer-Policy: no-referrer (Origin: null):
-            # the token below still has to match.
-            return True
+        if origin is None:
+            return True  # not a browser (or a very old one): the token below still has to match
+        if origin == "null":
+            # Browsers send "null" for our own forms under Referrer-Policy: no-referrer, but always with
+            # Sec-Fetch-Site (handled above). Without it, "null" may be a sandboxed frame on another site.
+            return False
         host = _header(scope, b"host") or ""
         return origin == f"{scope.get('scheme', 'http')}://{host}"
 

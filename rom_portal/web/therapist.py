@@ -29,7 +29,8 @@ def _actor(request: Request) -> Actor:
 
 
 def _portal_address(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
+    # The configured address, not the request's Host header (which a client could set to anything).
+    return request.app.state.settings.public_url or str(request.base_url).rstrip("/")
 
 
 def _render(request: Request, name: str, context: dict[str, object], status: int = 200) -> Response:

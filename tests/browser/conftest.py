@@ -76,7 +76,8 @@ class DemoServer:
     workdir: Path
 
 
-@pytest.fixture(scope="session")
+# One demo per module: a demo account's current TOTP code can be used only once, so modules must not share.
+@pytest.fixture(scope="module")
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
     """``rom-portal demo`` as a newcomer starts it: its own SQLite file in an empty folder."""
     workdir = tmp_path_factory.mktemp("demo")
@@ -128,6 +129,22 @@ class Recorder:
         ]
 
 
+def _note_console(recorder: Recorder, kind: str, text: str) -> None:
+    # Errors (CSP violations among them) and warnings about our own headers count. "Failed to load resource"
+    # is also logged for a page answered with 400 on purpose (a form with a mistake); failing sub-resources
+    # are caught by _note_response instead.
+    if text.startswith("Failed to load resource"):
+        return
+    if kind == "error" or (kind == "warning" and ("Permissions-Policy" in text or "Content Security Policy" in text)):
+        recorder.console_errors.append(text)
+
+
+def _note_response(recorder: Recorder, response: object) -> None:
+    request = response.request  # type: ignore[attr-defined]
+    if request.resource_type != "document" and response.status >= 400:  # type: ignore[attr-defined]
+        recorder.console_errors.append(f"{response.status} for {request.url}")  # type: ignore[attr-defined]
+
+
 @pytest.fixture
 def recorder() -> Recorder:
     return Recorder()
@@ -138,8 +155,9 @@ def page(browser: object, recorder: Recorder) -> Iterator[object]:
     context = browser.new_context(locale="nl-NL")  # type: ignore[attr-defined]
     new_page = context.new_page()
     new_page.on("request", lambda request: recorder.requests.append(request.url))
-    new_page.on("console", lambda message: message.type == "error" and recorder.console_errors.append(message.text))
+    new_page.on("console", lambda message: _note_console(recorder, message.type, message.text))
     new_page.on("pageerror", lambda error: recorder.console_errors.append(str(error)))
+    new_page.on("response", lambda response: _note_response(recorder, response))
     yield new_page
     context.close()
     assert recorder.foreign_requests() == [], "the page loaded something from another origin"
