@@ -24,7 +24,14 @@ def build_request(method: str, host: str, port: int, path: str, data: str, heade
 
 
 async def _one_connection(
-    host: str, port: int, request: bytes, start: float, end: float, out: list[float], errors: list[int]
+    host: str,
+    port: int,
+    request: bytes,
+    start: float,
+    end: float,
+    out: list[float],
+    errors: list[int],
+    interval: float = 0.0,
 ) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     try:
@@ -45,6 +52,8 @@ async def _one_connection(
                 if status >= 400:
                     errors.append(status)
                 out.append(time.perf_counter() - began)
+            if interval:  # a steady pace (like people browsing) instead of as fast as possible
+                await asyncio.sleep(max(0.0, began + interval - time.perf_counter()))
     finally:
         writer.close()
 
@@ -57,6 +66,7 @@ async def run(
     method: str = "GET",
     data: str = "",
     headers: list[str] | None = None,
+    rate: float = 0.0,
 ) -> dict[str, float]:
     parsed = urlparse(url)
     path = parsed.path or "/"
@@ -69,7 +79,10 @@ async def run(
     start = time.perf_counter() + warmup
     end = start + seconds
     await asyncio.gather(
-        *(_one_connection(host, port, request, start, end, latencies, errors) for _ in range(connections))
+        *(
+            _one_connection(host, port, request, start, end, latencies, errors, connections / rate if rate else 0.0)
+            for _ in range(connections)
+        )
     )
     latencies.sort()
     quantiles = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
@@ -91,8 +104,9 @@ def main() -> None:
     parser.add_argument("--method", default="GET")
     parser.add_argument("--data", default="", help="form body for POST")
     parser.add_argument("--header", action="append", default=[], help="extra header, 'Name: value'")
+    parser.add_argument("--rate", type=float, default=0.0, help="requests per second in all (0: as fast as possible)")
     args = parser.parse_args()
-    figures = run(args.url, args.connections, args.seconds, args.warmup, args.method, args.data, args.header)
+    figures = run(args.url, args.connections, args.seconds, args.warmup, args.method, args.data, args.header, args.rate)
     print(json.dumps(asyncio.run(figures)))
 
 

@@ -63,13 +63,14 @@ def _locked_row(session: Session, key: str, now: datetime) -> Throttle:
 def locked(session: Session, *keys: str, for_update: bool = False) -> Locked | None:
     """The longest running lock among ``keys``, or None.
 
-    In a transaction that will record the outcome, pass ``for_update=True``: the rows are then created and
-    locked first, so many attempts sent at once are counted one after another and cannot all slip past.
+    In a transaction that will record the outcome, pass ``for_update=True``: existing rows are locked, so
+    attempts sent at once are counted one after another and cannot all slip past a lock. (A key without a
+    row has no failures yet; its first failures are serialised by the insert in ``record_failure``.)
     """
     now = utcnow()
     longest: datetime | None = None
     for key in keys:
-        row = _locked_row(session, key[:160], now) if for_update else session.get(Throttle, key[:160])
+        row = session.get(Throttle, key[:160], with_for_update=for_update, populate_existing=for_update)
         if row is None:
             continue
         until = row.locked_until

@@ -24,20 +24,34 @@ def _static_hash(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
 
+@cache
 def static_url(name: str) -> str:
-    """``/static/<name>?v=<content hash>``, so a changed file is never served stale from a cache."""
+    """``/static/<name>?v=<content hash>``, so a changed file is never served stale from a cache.
+
+    Cached for the life of the process: static files change only with a new release (and a restart).
+    """
     file = resource_dir("static") / name
     return f"/static/{name}?v={_static_hash(file)}"
 
 
 def url(request: Request, name: str, /, query: Mapping[str, str] | None = None, **path_params: Any) -> str:
     """A path within the portal, keeping an anonymous visitor's language choice."""
-    path = str(request.app.url_path_for(name, **path_params))
+    path = (
+        _route_path(request.app.router, name) if not path_params else str(request.app.url_path_for(name, **path_params))
+    )
     params = dict(query or {})
     chosen = request.scope.get("state", {}).get("language_from_url")
     if chosen and "lang" not in params:
         params["lang"] = chosen
     return f"{path}?{urlencode(params)}" if params else path
+
+
+def _route_path(router: object, name: str) -> str:
+    """Paths without parameters never change while the app runs; looking them up walks every route."""
+    paths: dict[str, str] = router.__dict__.setdefault("_rom_portal_paths", {})
+    if name not in paths:
+        paths[name] = str(router.url_path_for(name))  # type: ignore[attr-defined]
+    return paths[name]
 
 
 def language_url(request: Request, language: str) -> str:
