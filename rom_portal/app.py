@@ -16,11 +16,12 @@ from starlette.types import ASGIApp
 
 from rom_portal.db import Database
 from rom_portal.paths import resource_dir
+from rom_portal.questionnaires import load_catalogue
 from rom_portal.schema import SchemaState, schema_status
 from rom_portal.security.hashing import Hasher
 from rom_portal.security.headers import SecurityHeadersMiddleware
 from rom_portal.settings import Settings
-from rom_portal.web import account, admin, auth, errors, onboarding, pages, therapist
+from rom_portal.web import account, admin, auth, client, errors, filling, onboarding, pages, therapist
 from rom_portal.web.language import LanguageMiddleware
 from rom_portal.web.session_middleware import CsrfMiddleware, SessionMiddleware
 from rom_portal.web.templating import Templates
@@ -57,6 +58,8 @@ def routes() -> list[BaseRoute]:
         *therapist.routes(),
         *admin.routes(),
         *pages.area_routes(),
+        *client.routes(),
+        *filling.routes(),
         Mount("/static", StaticFiles(directory=resource_dir("static")), name="static"),
     ]
 
@@ -85,6 +88,7 @@ def create_app(settings: Settings) -> Portal:
     )
     app.state.settings = settings
     app.state.db = database
-    app.state.templates = Templates(demo=settings.demo, timezone=settings.timezone)
+    app.state.templates = Templates(demo=settings.demo, timezone=settings.timezone, crisis_text=settings.crisis_text)
     app.state.hasher = Hasher(settings.hash_threads)
+    app.state.catalogue = load_catalogue(resource_dir("questionnaires"))
     return app

@@ -124,6 +124,13 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "When empty, the address of the request is used.",
         _parse_public_url,
     ),
+    SettingSpec(
+        "crisis_text",
+        "",
+        "What a client sees at once when a critical answer raises an alert (paragraphs separated by an empty line). "
+        "When empty, a default that names 113 Zelfmoordpreventie and 112 is shown in the reader's language.",
+        _parse_text,
+    ),
     SettingSpec("timezone", "Europe/Amsterdam", "Time zone for dates and times shown in the portal.", _parse_timezone),
     SettingSpec(
         "db_threads",
@@ -180,6 +187,7 @@ class Settings:
     insecure_http: bool
     default_language: str
     public_url: str
+    crisis_text: str
     timezone: str
     db_threads: int
     hash_threads: int

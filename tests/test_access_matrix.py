@@ -14,7 +14,11 @@ from rom_portal.app import Portal
 from rom_portal.db import Database
 from rom_portal.models import AuthSession, Invitation, User
 from rom_portal.models.base import utcnow
+from rom_portal.paths import resource_dir
+from rom_portal.questionnaires import load_catalogue
 from rom_portal.security.tokens import hash_token, new_token
+from rom_portal.services.assignments import assign
+from rom_portal.services.audit import Actor
 from rom_portal.web.session_middleware import anonymous_serializer
 from tests.access_matrix import ANY, HALF, MATRIX, Rule
 from tests.conftest import BASE_URL, People, login_as
@@ -48,7 +52,16 @@ def objects(db: Database, people: People) -> dict[str, object]:
             session.add(invitation)
             invitations[owner.username] = invitation
         session.flush()
+        catalogue = load_catalogue(resource_dir("questionnaires"))
+        carol_assignment = assign(
+            session, catalogue, Actor(people.alice.id, "therapist"), people.carol_registration, "phq9"
+        )
+        dave_assignment = assign(
+            session, catalogue, Actor(people.bob.id, "therapist"), people.dave_registration, "phq9"
+        )
     return {
+        "carol_assignment": carol_assignment.public_id,
+        "dave_assignment": dave_assignment.public_id,
         "alice_invitation": invitations["alice"].id,
         "bob_invitation": invitations["bob"].id,
         "carol_public_id": people.carol_registration.public_id,

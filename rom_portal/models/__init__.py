@@ -4,18 +4,36 @@ from rom_portal.models.accounts import AuthSession, RecoveryCode, ResetCode, Rol
 from rom_portal.models.audit import AuditEvent
 from rom_portal.models.clients import Consent, ConsentKind, Invitation, Registration
 from rom_portal.models.meta import PortalMeta
+from rom_portal.models.questionnaires import (
+    Alert,
+    Answer,
+    Assignment,
+    InformantLink,
+    Respondent,
+    Score,
+    Submission,
+    SubmissionStatus,
+)
 
 __all__ = [
+    "Alert",
+    "Answer",
+    "Assignment",
     "AuditEvent",
     "AuthSession",
     "Consent",
     "ConsentKind",
+    "InformantLink",
     "Invitation",
     "PortalMeta",
     "RecoveryCode",
     "Registration",
     "ResetCode",
+    "Respondent",
     "Role",
+    "Score",
+    "Submission",
+    "SubmissionStatus",
     "Throttle",
     "User",
 ]

@@ -60,7 +60,15 @@ class AuthSession(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     token_hash: str = Field(max_length=64, unique=True, index=True)
-    user_id: int = Field(sa_column=_user_fk())
+    # A session belongs to a user, or (without an account) to one informant link.
+    user_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("user_account.id", ondelete="CASCADE"), nullable=True, index=True),
+    )
+    informant_link_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("informant_link.id", ondelete="CASCADE"), nullable=True, index=True),
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     csrf_token: str = Field(max_length=64)

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, delete, select
 
-from rom_portal.models import AuthSession, Role, User
+from rom_portal.models import AuthSession, InformantLink, Role, User
 from rom_portal.models.base import utcnow
 from rom_portal.security.tokens import hash_token, new_token
 
@@ -28,6 +28,17 @@ class Timeouts:
 
     def idle_for(self, role: Role) -> timedelta:
         return self.staff_idle if role.is_staff else self.client_idle
+
+
+@dataclass(frozen=True)
+class InformantAuth:
+    """An informant who opened their link and gave its code: they may fill in that one assignment, nothing else."""
+
+    session_id: int
+    link_id: int
+    assignment_id: int
+    registration_id: int
+    csrf_token: str
 
 
 @dataclass(frozen=True)
@@ -88,19 +99,44 @@ def _expired(auth_session: AuthSession, user: User, timeouts: Timeouts, now: dat
     )
 
 
-def find(session: Session, token: str, timeouts: Timeouts) -> tuple[AuthSession, User] | None:
-    """The live session for ``token``, or None (unknown, expired, or the account is disabled)."""
-    row = session.exec(
-        select(AuthSession, User)
-        .join(User, col(User.id) == AuthSession.user_id)
-        .where(AuthSession.token_hash == hash_token(token))
-    ).first()
-    if row is None:
+def find(session: Session, token: str, timeouts: Timeouts) -> tuple[AuthSession, User] | InformantAuth | None:
+    """The live session for ``token``: a user's, an informant's, or None (unknown, expired, disabled, closed)."""
+    auth_session = session.exec(select(AuthSession).where(AuthSession.token_hash == hash_token(token))).first()
+    if auth_session is None:
         return None
-    auth_session, user = row
-    if _expired(auth_session, user, timeouts, utcnow()):
+    now = utcnow()
+    if auth_session.user_id is None:
+        return _informant(session, auth_session, timeouts, now)
+    user = session.get(User, auth_session.user_id)
+    if user is None or _expired(auth_session, user, timeouts, now):
         return None
     return auth_session, user
+
+
+def _informant(session: Session, auth_session: AuthSession, timeouts: Timeouts, now: datetime) -> InformantAuth | None:
+    link = session.get(InformantLink, auth_session.informant_link_id) if auth_session.informant_link_id else None
+    if (
+        link is None
+        or link.closed_at is not None
+        or link.expires_at <= now
+        or now - auth_session.created_at > timeouts.absolute
+        or now - auth_session.last_seen_at > timeouts.client_idle
+    ):
+        return None
+    assert auth_session.id is not None and link.id is not None
+    return InformantAuth(auth_session.id, link.id, link.assignment_id, link.registration_id, auth_session.csrf_token)
+
+
+def start_informant(session: Session, link: InformantLink) -> str:
+    """A session for an informant who gave the right code (no account, no access beyond the one form)."""
+    token = new_token()
+    session.add(
+        AuthSession(
+            token_hash=hash_token(token), informant_link_id=link.id, csrf_token=secrets.token_urlsafe(32), mfa_ok=True
+        )
+    )
+    session.flush()
+    return token
 
 
 def needs_touch(auth_session: AuthSession) -> bool:

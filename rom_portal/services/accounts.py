@@ -246,8 +246,14 @@ def current_password_finish(session: Session, auth: sessions.Auth, ok: bool) -> 
         return Refusal("locked", lock)
     if not ok:
         throttle.record_failure(session, key)
-        record(session, Actor(auth.user_id, auth.role.value), "confirm_password", "account", auth.user_id,
-               outcome="failure")
+        record(
+            session,
+            Actor(auth.user_id, auth.role.value),
+            "confirm_password",
+            "account",
+            auth.user_id,
+            outcome="failure",
+        )
         return Refusal("failed")
     throttle.record_success(session, key)
     return None

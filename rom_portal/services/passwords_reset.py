@@ -107,8 +107,15 @@ def use_reset_code(
     if user is None or reset is None:
         throttle.record_failure(session, *keys)
         object_id = user.id if user is not None else ""
-        record(session, Actor.anonymous(), "use", "reset_code", object_id, registration_id=registration_id,
-               outcome="failure")
+        record(
+            session,
+            Actor.anonymous(),
+            "use",
+            "reset_code",
+            object_id,
+            registration_id=registration_id,
+            outcome="failure",
+        )
         return ResetOutcome(ok=False)
     assert user.id is not None
     throttle.record_success(session, *keys)

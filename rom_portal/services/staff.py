@@ -142,9 +142,7 @@ def parse_new_staff(username: str, role: str, display_name: str) -> NewStaff:
 
 
 def list_staff(session: Session) -> list[StaffAccount]:
-    users = session.exec(
-        select(User).where(col(User.role).in_(STAFF_ROLES)).order_by(col(User.username))
-    )
+    users = session.exec(select(User).where(col(User.role).in_(STAFF_ROLES)).order_by(col(User.username)))
     return [_view(user) for user in users]
 
 
@@ -258,4 +256,3 @@ def reset_second_factor(session: Session, actor: Actor, user_id: int) -> StaffAc
     record(session, actor, "reset_2fa", "account", user_id)
     session.flush()
     return _view(user)
-

@@ -77,8 +77,12 @@ async def _home(
 def _code_page(request: Request, issued: staff.IssuedCode, *, new_account: bool) -> Response:
     # Answered directly (200, never a redirect): the code exists only in this response.
     reset_address = str(request.url_for("reset"))  # in full: the colleague types it in on their own device
-    context = {"issued": issued, "new_account": new_account, "reset_address": reset_address,
-               "hours": int(issued.valid_for.total_seconds() // 3600)}
+    context = {
+        "issued": issued,
+        "new_account": new_account,
+        "reset_address": reset_address,
+        "hours": int(issued.valid_for.total_seconds() // 3600),
+    }
     return _render(request, "admin/code.html", context)
 
 
@@ -93,8 +97,9 @@ async def create_user(request: Request) -> Response:
     values = {name: _field(form, name) for name in ("username", "role", "display_name")}
     try:
         new = staff.parse_new_staff(values["username"], values["role"], values["display_name"])
-        create = partial(staff.create_staff, password_hash=await _unusable_password_hash(request),
-                         valid_for=_code_validity(request))
+        create = partial(
+            staff.create_staff, password_hash=await _unusable_password_hash(request), valid_for=_code_validity(request)
+        )
         issued = await request.app.state.db.write(create, _actor(request), new)
     except staff.InvalidStaffForm as exc:
         return await _home(request, values, {field: _(message) for field, message in exc.errors.items()})
@@ -154,8 +159,9 @@ async def reset_second_factor(request: Request) -> Response:
 
 @require(Role.admin)
 async def reset_password(request: Request) -> Response:
-    reset = partial(staff.reset_password, password_hash=await _unusable_password_hash(request),
-                    valid_for=_code_validity(request))
+    reset = partial(
+        staff.reset_password, password_hash=await _unusable_password_hash(request), valid_for=_code_validity(request)
+    )
     try:
         issued = await request.app.state.db.write(reset, _actor(request), request.path_params["user_id"])
     except staff.StaffNotFound:

@@ -49,9 +49,7 @@ def _errors(problems: dict[str, str], order: tuple[str, ...], locked: Locked | N
     return translated
 
 
-def _render_register(
-    request: Request, typed: onboarding.ClientSignup, errors: dict[str, str], status: int
-) -> Response:
+def _render_register(request: Request, typed: onboarding.ClientSignup, errors: dict[str, str], status: int) -> Response:
     return request.app.state.templates.render(
         request, "onboarding/register.html", {"typed": typed, "errors": errors}, status_code=status
     )
@@ -64,7 +62,9 @@ async def register_page(request: Request) -> Response:
 async def register_submit(request: Request) -> Response:
     form = await request.form()
     signup = onboarding.ClientSignup.typed(
-        _text(form, "code", 60), _text(form, "username", 100), _text(form, "display_name", 200),
+        _text(form, "code", 60),
+        _text(form, "username", 100),
+        _text(form, "display_name", 200),
         _text(form, "privacy", 10) == "yes",
     )
     password, again = _text(form, "password", _PASSWORD_READ_LIMIT), _text(form, "password_again", _PASSWORD_READ_LIMIT)
@@ -75,7 +75,10 @@ async def register_submit(request: Request) -> Response:
         new_hash = None if problems else await request.app.state.hasher.hash(password)
         previous = current_auth(request)
         outcome = await request.app.state.db.write(
-            onboarding.register_client, signup, new_hash, address=_address(request),
+            onboarding.register_client,
+            signup,
+            new_hash,
+            address=_address(request),
             device=sessions.device_label(request.headers.get("user-agent", "")),
             locale=request.scope["state"].get("language_from_url"),
             previous_session_id=previous.session_id if previous else None,

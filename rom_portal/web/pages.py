@@ -27,11 +27,6 @@ async def privacy_statement(request: Request) -> Response:
     )
 
 
-@require(Role.client)
-async def client_home(request: Request) -> Response:
-    return request.app.state.templates.render(request, "client/home.html")
-
-
 @require(Role.researcher)
 async def research_home(request: Request) -> Response:
     return request.app.state.templates.render(request, "research/home.html")
@@ -39,7 +34,6 @@ async def research_home(request: Request) -> Response:
 
 def area_routes() -> list[BaseRoute]:
     return [
-        Route("/client", client_home, name="client_home"),
         Route("/research", research_home, name="research_home"),
     ]
 

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rom_portal.i18n import current_language
 from rom_portal.security import sessions
-from rom_portal.security.sessions import Auth, Timeouts
+from rom_portal.security.sessions import Auth, InformantAuth, Timeouts
 from rom_portal.security.tokens import same
 from rom_portal.settings import Settings
 
@@ -102,12 +102,16 @@ class SessionMiddleware:
             return
         state = scope.setdefault("state", {})
         state["auth"] = None
+        state["informant"] = None
         token = _token_from_cookie(scope, self.cookie)
         clear_cookie = False
         if token:
             found = await self.database.read(sessions.find, token, self.timeouts)
             if found is None:
                 clear_cookie = True
+            elif isinstance(found, InformantAuth):
+                state["informant"] = found
+                await self.database.write(sessions.touch, found.session_id)
             else:
                 auth_session, user = found
                 if sessions.needs_touch(auth_session):
@@ -194,9 +198,10 @@ class CsrfMiddleware:
             token = values[0] if len(values) == 1 else None
         if not token:
             return False
-        auth: Auth | None = scope.get("state", {}).get("auth")
-        if auth is not None:
-            return same(token, auth.csrf_token)
+        state = scope.get("state", {})
+        holder: Auth | InformantAuth | None = state.get("auth") or state.get("informant")
+        if holder is not None:
+            return same(token, holder.csrf_token)
         try:
             self.serializer.loads(token, max_age=ANONYMOUS_CSRF_MAX_AGE)
         except BadSignature:
@@ -212,7 +217,8 @@ class CsrfMiddleware:
 
 def csrf_token_for(request: Request) -> str:
     """The token to put in forms and in ``hx-headers`` for this visitor."""
-    auth: Auth | None = request.scope.get("state", {}).get("auth")
-    if auth is not None:
-        return auth.csrf_token
+    state = request.scope.get("state", {})
+    holder: Auth | InformantAuth | None = state.get("auth") or state.get("informant")
+    if holder is not None:
+        return holder.csrf_token
     return str(anonymous_serializer(request.app.state.settings).dumps("anonymous"))

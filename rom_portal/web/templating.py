@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from rom_portal import __version__, i18n
+from rom_portal.i18n import gettext as _
 from rom_portal.labels import format_day, format_when, role_label
 from rom_portal.paths import resource_dir
 
@@ -108,10 +109,20 @@ def make_environment() -> Environment:
     return env
 
 
+def default_crisis_text() -> str:
+    return _(
+        "Do you think about ending your life, or are you worried about your safety? You do not have to carry this "
+        "alone. Call or chat with 113 Zelfmoordpreventie: 113 or 0800-0113 (free, day and night), or go to 113.nl."
+        "\n\nAre you in danger right now? Call 112.\n\nYour therapist will see your answers. You can also contact "
+        "your therapist or your GP (huisarts) yourself."
+    )
+
+
 class Templates:
-    def __init__(self, demo: bool, timezone: str = "Europe/Amsterdam") -> None:
+    def __init__(self, demo: bool, timezone: str = "Europe/Amsterdam", crisis_text: str = "") -> None:
         self.env = make_environment()
         self.env.globals["demo"] = demo
+        self.env.globals["crisis_text"] = lambda: crisis_text or default_crisis_text()
         self.env.filters["datetime"] = lambda value: format_when(value, timezone)
         self.env.filters["day"] = lambda value: format_day(value, timezone)
 

@@ -59,24 +59,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_user_account_username"), ["username"], unique=True)
 
     op.create_table(
-        "auth_session",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("token_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("user_id", sa.Integer(), nullable=False),
-        sa.Column("created_at", rom_portal.models.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("last_seen_at", rom_portal.models.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("csrf_token", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("mfa_ok", sa.Boolean(), nullable=False),
-        sa.Column("pending_totp_secret", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
-        sa.Column("device", sqlmodel.sql.sqltypes.AutoString(length=80), nullable=False),
-        sa.ForeignKeyConstraint(["user_id"], ["user_account.id"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("id"),
-    )
-    with op.batch_alter_table("auth_session", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_auth_session_token_hash"), ["token_hash"], unique=True)
-        batch_op.create_index(batch_op.f("ix_auth_session_user_id"), ["user_id"], unique=False)
-
-    op.create_table(
         "invitation",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("code_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
@@ -140,6 +122,27 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_reset_code_user_id"), ["user_id"], unique=False)
 
     op.create_table(
+        "assignment",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("public_id", sqlmodel.sql.sqltypes.AutoString(length=24), nullable=False),
+        sa.Column("registration_id", sa.Integer(), nullable=False),
+        sa.Column("questionnaire_key", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("questionnaire_version", sa.Integer(), nullable=False),
+        sa.Column(
+            "respondent", sa.Enum("self", "informant", name="respondent", native_enum=False, length=16), nullable=False
+        ),
+        sa.Column("informant_label", sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
+        sa.Column("due_on", sa.Date(), nullable=True),
+        sa.Column("created_at", rom_portal.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_by", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(["registration_id"], ["registration.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("assignment", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_assignment_public_id"), ["public_id"], unique=True)
+        batch_op.create_index(batch_op.f("ix_assignment_registration_id"), ["registration_id"], unique=False)
+
+    op.create_table(
         "audit_event",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("at", rom_portal.models.base.UTCDateTime(timezone=True), nullable=False),
@@ -177,11 +180,153 @@ def upgrade() -> None:
     with op.batch_alter_table("consent", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_consent_registration_id"), ["registration_id"], unique=False)
 
+    op.create_table(
+        "informant_link",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("assignment_id", sa.Integer(), nullable=False),
+        sa.Column("registration_id", sa.Integer(), nullable=False),
+        sa.Column("token_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("code_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("created_at", rom_portal.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", rom_portal.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("closed_at", rom_portal.models.base.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["assignment_id"], ["assignment.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["registration_id"], ["registration.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("assignment_id"),
+    )
+    with op.batch_alter_table("informant_link", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_informant_link_registration_id"), ["registration_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_informant_link_token_hash"), ["token_hash"], unique=True)
+
+    op.create_table(
+        "submission",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("assignment_id", sa.Integer(), nullable=False),
+        sa.Column("registration_id", sa.Integer(), nullable=False),
+        sa.Column(
+            "status",
+            sa.Enum("draft", "submitted", name="submission_status", native_enum=False, length=16),
+            nullable=False,
+        ),
+        sa.Column("started_at", rom_portal.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", rom_portal.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("submitted_at", rom_portal.models.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("page", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(["assignment_id"], ["assignment.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["registration_id"], ["registration.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("assignment_id", name="uq_submission_assignment"),
+    )
+    with op.batch_alter_table("submission", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_submission_registration_id"), ["registration_id"], unique=False)
+
+    op.create_table(
+        "alert",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("submission_id", sa.Integer(), nullable=False),
+        sa.Column("registration_id", sa.Integer(), nullable=False),
+        sa.Column("item_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("created_at", rom_portal.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("acknowledged_by", sa.Integer(), nullable=True),
+        sa.Column("acknowledged_at", rom_portal.models.base.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["registration_id"], ["registration.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["submission_id"], ["submission.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("alert", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_alert_registration_id"), ["registration_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_alert_submission_id"), ["submission_id"], unique=False)
+
+    op.create_table(
+        "answer",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("submission_id", sa.Integer(), nullable=False),
+        sa.Column("item_id", sa.String(length=64), nullable=False),
+        sa.Column("value", sa.Text(), nullable=False),
+        sa.Column("updated_at", rom_portal.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["submission_id"], ["submission.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("submission_id", "item_id", name="uq_answer_item"),
+    )
+    with op.batch_alter_table("answer", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_answer_submission_id"), ["submission_id"], unique=False)
+
+    op.create_table(
+        "auth_session",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("token_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=True),
+        sa.Column("informant_link_id", sa.Integer(), nullable=True),
+        sa.Column("created_at", rom_portal.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_seen_at", rom_portal.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("csrf_token", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("mfa_ok", sa.Boolean(), nullable=False),
+        sa.Column("pending_totp_secret", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("device", sqlmodel.sql.sqltypes.AutoString(length=80), nullable=False),
+        sa.ForeignKeyConstraint(["informant_link_id"], ["informant_link.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["user_id"], ["user_account.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("auth_session", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_auth_session_informant_link_id"), ["informant_link_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_auth_session_token_hash"), ["token_hash"], unique=True)
+        batch_op.create_index(batch_op.f("ix_auth_session_user_id"), ["user_id"], unique=False)
+
+    op.create_table(
+        "score",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("submission_id", sa.Integer(), nullable=False),
+        sa.Column("registration_id", sa.Integer(), nullable=False),
+        sa.Column("scale_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("value", sa.Float(), nullable=True),
+        sa.Column("band", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("complete", sa.Boolean(), nullable=False),
+        sa.Column("prorated", sa.Boolean(), nullable=False),
+        sa.Column("answered", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(["registration_id"], ["registration.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["submission_id"], ["submission.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("submission_id", "scale_id", name="uq_score_scale"),
+    )
+    with op.batch_alter_table("score", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_score_registration_id"), ["registration_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_score_submission_id"), ["submission_id"], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("score", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_score_submission_id"))
+        batch_op.drop_index(batch_op.f("ix_score_registration_id"))
+
+    op.drop_table("score")
+    with op.batch_alter_table("auth_session", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_auth_session_user_id"))
+        batch_op.drop_index(batch_op.f("ix_auth_session_token_hash"))
+        batch_op.drop_index(batch_op.f("ix_auth_session_informant_link_id"))
+
+    op.drop_table("auth_session")
+    with op.batch_alter_table("answer", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_answer_submission_id"))
+
+    op.drop_table("answer")
+    with op.batch_alter_table("alert", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_alert_submission_id"))
+        batch_op.drop_index(batch_op.f("ix_alert_registration_id"))
+
+    op.drop_table("alert")
+    with op.batch_alter_table("submission", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_submission_registration_id"))
+
+    op.drop_table("submission")
+    with op.batch_alter_table("informant_link", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_informant_link_token_hash"))
+        batch_op.drop_index(batch_op.f("ix_informant_link_registration_id"))
+
+    op.drop_table("informant_link")
     with op.batch_alter_table("consent", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_consent_registration_id"))
 
@@ -192,6 +337,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_audit_event_actor_user_id"))
 
     op.drop_table("audit_event")
+    with op.batch_alter_table("assignment", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_assignment_registration_id"))
+        batch_op.drop_index(batch_op.f("ix_assignment_public_id"))
+
+    op.drop_table("assignment")
     with op.batch_alter_table("reset_code", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_reset_code_user_id"))
         batch_op.drop_index(batch_op.f("ix_reset_code_code_hash"))
@@ -211,11 +361,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_invitation_code_hash"))
 
     op.drop_table("invitation")
-    with op.batch_alter_table("auth_session", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_auth_session_user_id"))
-        batch_op.drop_index(batch_op.f("ix_auth_session_token_hash"))
-
-    op.drop_table("auth_session")
     with op.batch_alter_table("user_account", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_user_account_username"))
 

@@ -1,0 +1,277 @@
+"""Filling in a questionnaire: drafts saved answer by answer, pages, review, and one idempotent submission.
+
+Used for clients (their own assignments) and informants (the one assignment of their link). The
+questionnaire core validates every value; this module owns the draft's life: an answer can change until
+the submission is locked, and a locked submission never changes again.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, col, delete, select
+
+from rom_portal.models import (
+    Alert,
+    Answer,
+    Assignment,
+    Registration,
+    Score,
+    Submission,
+    SubmissionStatus,
+)
+from rom_portal.models.base import utcnow
+from rom_portal.questionnaires import (
+    AnswerError,
+    Catalogue,
+    Item,
+    Questionnaire,
+    missing_required,
+    score,
+    validate_answer,
+    visible_items,
+)
+from rom_portal.services.audit import Actor, record
+
+PAGE_SIZE = 10  # answerable items per page: a phone screen or two, never a wall of questions
+
+
+class NotFound(LookupError):
+    """Out of reach or unknown: the view answers 404, whatever the reason."""
+
+
+class Locked(Exception):
+    """The submission is already submitted; its answers can no longer change."""
+
+
+def definition_of(catalogue: Catalogue, assignment: Assignment) -> Questionnaire:
+    return catalogue.get_version(assignment.questionnaire_key, assignment.questionnaire_version)
+
+
+def pages_of(definition: Questionnaire) -> list[list[Item]]:
+    """Items split into pages of at most PAGE_SIZE answerable items; instructions go with what follows."""
+    pages: list[list[Item]] = [[]]
+    answerable = 0
+    for item in definition.items:
+        if item.type != "instruction":
+            if answerable == PAGE_SIZE:
+                pages.append([])
+                answerable = 0
+            answerable += 1
+        pages[-1].append(item)
+    return pages
+
+
+def dependants(definition: Questionnaire, item_id: str) -> list[Item]:
+    """Items whose show-if looks at ``item_id``: their visibility may change when it is answered."""
+    return [item for item in definition.items if item.show_if is not None and item_id in _mentions(item.show_if)]
+
+
+def _mentions(condition: Any) -> set[str]:
+    found: set[str] = set()
+    item = getattr(condition, "item", None)
+    if item is not None:
+        found.add(str(item))
+    for name in ("any", "all"):
+        for part in getattr(condition, name, None) or []:
+            found |= _mentions(part)
+    return found
+
+
+# --- Finding what a visitor may fill in ------------------------------------------------------------------
+
+
+def registration_of_user(session: Session, user_id: int) -> Registration:
+    registration = session.exec(select(Registration).where(Registration.user_id == user_id)).first()
+    if registration is None:
+        raise NotFound()
+    return registration
+
+
+def client_assignment(session: Session, user_id: int, public_id: str) -> Assignment:
+    """An assignment of this client, for the client themself (never an informant's): else NotFound."""
+    registration = registration_of_user(session, user_id)
+    assignment = session.exec(
+        select(Assignment).where(
+            Assignment.public_id == public_id,
+            Assignment.registration_id == registration.id,
+            Assignment.respondent == "self",
+        )
+    ).first()
+    if assignment is None:
+        raise NotFound()
+    return assignment
+
+
+# --- The draft -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Draft:
+    assignment: Assignment
+    submission: Submission | None
+    answers: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def submitted(self) -> bool:
+        return self.submission is not None and self.submission.status is SubmissionStatus.submitted
+
+
+def load_draft(session: Session, assignment: Assignment) -> Draft:
+    submission = session.exec(select(Submission).where(Submission.assignment_id == assignment.id)).first()
+    answers: dict[str, Any] = {}
+    if submission is not None:
+        for row in session.exec(select(Answer).where(Answer.submission_id == submission.id)):
+            answers[row.item_id] = json.loads(row.value)
+    return Draft(assignment, submission, answers)
+
+
+def _submission_for_writing(session: Session, assignment: Assignment) -> Submission:
+    submission = session.exec(
+        select(Submission).where(Submission.assignment_id == assignment.id).with_for_update()
+    ).first()
+    if submission is None:
+        assert assignment.id is not None
+        submission = Submission(assignment_id=assignment.id, registration_id=assignment.registration_id)
+        session.add(submission)
+        session.flush()
+    if submission.status is SubmissionStatus.submitted:
+        raise Locked()
+    return submission
+
+
+def _upsert(session: Session, submission_id: int, item_id: str, value: Any) -> None:
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    now = utcnow()
+    statement = insert(Answer.__table__).values(
+        submission_id=submission_id, item_id=item_id, value=json.dumps(value), updated_at=now
+    )
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["submission_id", "item_id"],
+            set_={"value": statement.excluded.value, "updated_at": now},
+        )
+    )
+
+
+def save_answers(
+    session: Session, catalogue: Catalogue, assignment: Assignment, raw: dict[str, Any], *, page: int | None = None
+) -> dict[str, str]:
+    """Validate and save each answer in ``raw`` (item id → posted value; blank clears it).
+
+    Valid answers are saved even when others in the same post are not; the problems are returned per item
+    (the core's message, in English, for the view to turn into words for the respondent). An unknown item
+    is a problem too, and changes nothing.
+    """
+    definition = definition_of(catalogue, assignment)
+    submission = _submission_for_writing(session, assignment)
+    assert submission.id is not None
+    problems: dict[str, str] = {}
+    for item_id, value in raw.items():
+        if not definition.has_item(item_id):
+            problems[item_id] = "unknown item"
+            continue
+        try:
+            checked = validate_answer(definition.item(item_id), value)
+        except AnswerError as error:
+            problems[item_id] = str(error)
+            continue
+        if checked is None:
+            session.exec(
+                delete(Answer).where(col(Answer.submission_id) == submission.id, col(Answer.item_id) == item_id)
+            )
+        else:
+            _upsert(session, submission.id, item_id, checked)
+    submission.updated_at = utcnow()
+    if page is not None:
+        submission.page = page
+    return problems
+
+
+# --- Review and submission -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Review:
+    draft: Draft
+    visible: list[Item]
+    missing: list[str]  # required visible items without an answer
+
+
+def review(session: Session, catalogue: Catalogue, assignment: Assignment) -> Review:
+    draft = load_draft(session, assignment)
+    definition = definition_of(catalogue, assignment)
+    visible = [item for item in visible_items(definition, draft.answers) if item.type != "instruction"]
+    return Review(draft, visible, missing_required(definition, draft.answers))
+
+
+@dataclass(frozen=True)
+class Submitted:
+    submission: Submission
+    alerts: list[str]  # item ids of critical rules that fired
+    first_time: bool  # False for a repeated submit (double click, retry): nothing changed
+
+
+class Incomplete(Exception):
+    def __init__(self, missing: list[str]) -> None:
+        super().__init__(", ".join(missing))
+        self.missing = missing
+
+
+def submit(session: Session, catalogue: Catalogue, assignment: Assignment, actor: Actor) -> Submitted:
+    """Lock the answers, store scores and alerts. Submitting again returns the first result and changes nothing."""
+    submission = session.exec(
+        select(Submission).where(Submission.assignment_id == assignment.id).with_for_update()
+    ).first()
+    if submission is not None and submission.status is SubmissionStatus.submitted:
+        alerts = session.exec(select(Alert.item_id).where(Alert.submission_id == submission.id)).all()
+        return Submitted(submission, list(alerts), first_time=False)
+    draft = load_draft(session, assignment)
+    definition = definition_of(catalogue, assignment)
+    missing = missing_required(definition, draft.answers)
+    if missing or submission is None:
+        raise Incomplete(missing or [item.id for item in definition.items if item.type != "instruction"][:1])
+    assert submission.id is not None
+    result = score(definition, draft.answers)
+    for scale_id, scale_score in result.scales.items():
+        session.add(
+            Score(
+                submission_id=submission.id,
+                registration_id=assignment.registration_id,
+                scale_id=scale_id,
+                value=None if scale_score.score is None else float(scale_score.score),
+                band=scale_score.band,
+                complete=scale_score.complete,
+                prorated=scale_score.prorated,
+                answered=scale_score.answered,
+            )
+        )
+    for alert in result.alerts:
+        session.add(
+            Alert(submission_id=submission.id, registration_id=assignment.registration_id, item_id=alert.item_id)
+        )
+    now = utcnow()
+    submission.status = SubmissionStatus.submitted
+    submission.submitted_at = now
+    submission.updated_at = now
+    record(session, actor, "submit", "submission", submission.id, registration_id=assignment.registration_id)
+    return Submitted(submission, [alert.item_id for alert in result.alerts], first_time=True)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    submitted_at: Any
+    alerts: list[str]
+
+
+def outcome(session: Session, assignment: Assignment) -> Outcome | None:
+    """For the thank-you page: when it was sent, and whether a critical answer raised an alert."""
+    submission = session.exec(select(Submission).where(Submission.assignment_id == assignment.id)).first()
+    if submission is None or submission.status is not SubmissionStatus.submitted:
+        return None
+    alerts = session.exec(select(Alert.item_id).where(Alert.submission_id == submission.id)).all()
+    return Outcome(submission.submitted_at, list(alerts))
