@@ -21,7 +21,7 @@ from rom_portal.schema import SchemaState, schema_status
 from rom_portal.security.hashing import Hasher
 from rom_portal.security.headers import SecurityHeadersMiddleware
 from rom_portal.settings import Settings
-from rom_portal.web import account, admin, auth, client, errors, filling, onboarding, pages, therapist
+from rom_portal.web import account, admin, auth, client, errors, filling, informants, onboarding, pages, therapist
 from rom_portal.web.language import LanguageMiddleware
 from rom_portal.web.session_middleware import CsrfMiddleware, SessionMiddleware
 from rom_portal.web.templating import Templates
@@ -60,6 +60,7 @@ def routes() -> list[BaseRoute]:
         *pages.area_routes(),
         *client.routes(),
         *filling.routes(),
+        *informants.routes(),
         Mount("/static", StaticFiles(directory=resource_dir("static")), name="static"),
     ]
 

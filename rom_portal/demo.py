@@ -7,15 +7,23 @@ Demo credentials exist only in a database marked as a demo (``portal_meta.demo``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select, update
 
 from rom_portal.labels import role_label
-from rom_portal.models import PortalMeta, Registration, Role, User
+from rom_portal.models import Answer, Assignment, PortalMeta, Registration, Respondent, Role, User
+from rom_portal.models.base import utcnow
 from rom_portal.models.meta import DEMO_KEY
+from rom_portal.paths import resource_dir
+from rom_portal.questionnaires import Catalogue, load_catalogue
 from rom_portal.security.passwords import hash_password
 from rom_portal.security.totp import current_code
+from rom_portal.services.assignments import assign
+from rom_portal.services.audit import Actor
 from rom_portal.services.consent import record_privacy_statement
+from rom_portal.services.filling import save_answers, submit
+from rom_portal.services.informants import DEMO_INFORMANT_CODE, DEMO_INFORMANT_TOKEN, seed_demo_informant
 
 DEMO_DATABASE_FILE = "rom_portal_demo.db"
 
@@ -73,7 +81,7 @@ def has_non_demo_data(session: Session) -> bool:
     return not is_demo_database(session) and session.exec(select(User).limit(1)).first() is not None
 
 
-def seed_demo(session: Session) -> None:
+def seed_demo(session: Session, catalogue: Catalogue | None = None) -> None:
     """Create the demo practice once; running it again changes nothing."""
     if session.get(PortalMeta, DEMO_KEY) is None:
         session.add(PortalMeta(key=DEMO_KEY, value="1"))
@@ -99,3 +107,89 @@ def seed_demo(session: Session) -> None:
         session.flush()
         assert registration.id is not None
         record_privacy_statement(session, registration.id)
+    catalogue = catalogue or load_catalogue(resource_dir("questionnaires"))
+    _seed_client_questionnaires(session, catalogue)
+    _seed_informant(session, catalogue)
+
+
+@dataclass(frozen=True)
+class DemoInformant:
+    path: str
+    code: str
+
+
+def demo_informant() -> DemoInformant:
+    """The demo's informant link (IQCODE about the demo client), listed on the demo login page."""
+    return DemoInformant(f"/i/{DEMO_INFORMANT_TOKEN}", DEMO_INFORMANT_CODE)
+
+
+def _seed_informant(session: Session, catalogue: Catalogue) -> None:
+    client = session.exec(select(User).where(User.username == "demo-client")).one()
+    therapist = session.exec(select(User).where(User.username == "demo-behandelaar")).one()
+    registration = session.exec(select(Registration).where(Registration.user_id == client.id)).one()
+    # Kept while open; a used or expired link is replaced, so every demo start offers a working one.
+    seed_demo_informant(session, catalogue, registration, therapist)
+
+
+# --- The demo client's questionnaires --------------------------------------------------------------------
+# A story of improvement over four months: depression and anxiety scores going down from the clinical range
+# to mild, one questionnaire due in a few days, one overdue, and one left half-way.
+
+_PHQ9_TOTALS = ((112, 19), (84, 16), (56, 12), (21, 8))  # (days ago, total)
+_GAD7_TOTALS = ((110, 14), (68, 10), (19, 6))
+
+
+def _spread(total: int, item_ids: list[str]) -> dict[str, int]:
+    """Answers (0-3) over ``item_ids`` adding up to ``total``."""
+    base, extra = divmod(total, len(item_ids))
+    return {item_id: base + (1 if index < extra else 0) for index, item_id in enumerate(item_ids)}
+
+
+def _phq9_answers(total: int) -> dict[str, int]:
+    # Item 9 (thoughts of self-harm) stays 0: the demo must not raise crisis alerts.
+    answers = _spread(total, [str(n) for n in range(1, 9)])
+    return {**answers, "9": 0, "10": 2 if total >= 15 else 1}
+
+
+def _gad7_answers(total: int) -> dict[str, int]:
+    return {**_spread(total, [str(n) for n in range(1, 8)]), "difficulty": 2 if total >= 15 else 1}
+
+
+def _seed_client_questionnaires(session: Session, catalogue: Catalogue | None = None) -> None:
+    """Open and completed questionnaires for demo-client, once (skipped when the client has any)."""
+    row = session.exec(
+        select(Registration, User)
+        .join(User, col(User.id) == Registration.user_id)
+        .where(User.username == "demo-client")
+    ).first()
+    if row is None:
+        return
+    registration, client = row
+    assert registration.id is not None
+    mine = select(Assignment.id).where(
+        Assignment.registration_id == registration.id, Assignment.respondent == Respondent.self
+    )
+    if session.exec(mine.limit(1)).first() is not None:
+        return
+    catalogue = catalogue or load_catalogue(resource_dir("questionnaires"))
+    therapist = Actor(registration.therapist_id, Role.therapist.value, "demo")
+    actor = Actor(client.id, Role.client.value, "demo")
+    now = utcnow()
+    filled = [("phq9", days, _phq9_answers(total)) for days, total in _PHQ9_TOTALS]
+    filled += [("gad7", days, _gad7_answers(total)) for days, total in _GAD7_TOTALS]
+    for key, days_ago, answers in filled:
+        when = now - timedelta(days=days_ago)
+        assignment = assign(session, catalogue, therapist, registration, key, due_on=(when + timedelta(days=2)).date())
+        assignment.created_at = when - timedelta(days=5)
+        save_answers(session, catalogue, assignment, answers)
+        submission = submit(session, catalogue, assignment, actor).submission
+        submission.started_at = when - timedelta(minutes=9)
+        submission.updated_at = submission.submitted_at = when
+        session.exec(update(Answer).where(col(Answer.submission_id) == submission.id).values(updated_at=when))
+    today = now.date()
+    assign(session, catalogue, therapist, registration, "phq9", due_on=today + timedelta(days=4))
+    overdue = assign(session, catalogue, therapist, registration, "who5", due_on=today - timedelta(days=3))
+    overdue.created_at = now - timedelta(days=10)
+    draft = assign(session, catalogue, therapist, registration, "gad7", due_on=today + timedelta(days=4))
+    save_answers(session, catalogue, draft, {"1": 1, "2": 1, "3": 0}, page=0)
+    session.flush()

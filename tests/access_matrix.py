@@ -62,6 +62,7 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/account/recovery-codes"): rule(ANY),
     ("POST", "/account/code/remove"): rule(ANY),
     ("GET", "/client"): rule(CLIENT),
+    ("GET", "/client/results"): rule(CLIENT),
     ("GET", "/research"): rule(RESEARCHER),
     ("GET", "/therapist"): rule(THERAPIST),
     ("GET", "/therapist/invitations"): rule(THERAPIST),
@@ -123,4 +124,29 @@ MATRIX: dict[tuple[str, str], Rule] = {
         params=lambda o: {"public_id": o["carol_assignment"]},
         foreign=lambda o: {"public_id": o["dave_assignment"]},
     ),
+    # Informants (heteroanamnesis): the therapist issues; the informant's pages are public, because an informant
+    # has no account: without a live informant session they only say that the link no longer works.
+    ("GET", "/therapist/clients/{public_id}/informants"): rule(
+        THERAPIST,
+        params=lambda o: {"public_id": o["carol_public_id"]},
+        foreign=lambda o: {"public_id": o["dave_public_id"]},
+    ),
+    ("POST", "/therapist/clients/{public_id}/informants"): rule(
+        THERAPIST,
+        params=lambda o: {"public_id": o["carol_public_id"]},
+        foreign=lambda o: {"public_id": o["dave_public_id"]},
+        form={"questionnaire": "iqcode16", "relation": "moeder"},
+    ),
+    ("GET", "/i/{token}"): rule(PUBLIC, params=lambda o: {"token": o["informant_token"]}),
+    ("POST", "/i/{token}"): rule(PUBLIC, params=lambda o: {"token": o["informant_token"]}, form={"code": "0000-0000"}),
+    ("GET", "/i/form"): rule(PUBLIC),
+    ("POST", "/i/form"): rule(PUBLIC),
+    ("POST", "/i/form/answer"): rule(PUBLIC, form={"item": "1", "item-1": "1"}),
+    ("GET", "/i/form/review"): rule(PUBLIC),
+    ("POST", "/i/form/submit"): rule(PUBLIC),
+    ("GET", "/i/form/done"): rule(PUBLIC),
+    ("GET", "/i/form/remove"): rule(PUBLIC),
+    ("POST", "/i/form/remove"): rule(PUBLIC),
+    ("GET", "/i/closed"): rule(PUBLIC),
+    ("GET", "/i/removed"): rule(PUBLIC),
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from sqlmodel import select
@@ -12,11 +13,11 @@ from starlette.testclient import TestClient
 
 from rom_portal.app import Portal
 from rom_portal.db import Database
-from rom_portal.models import AuthSession, Invitation, User
+from rom_portal.models import AuthSession, InformantLink, Invitation, Registration, Respondent, User
 from rom_portal.models.base import utcnow
 from rom_portal.paths import resource_dir
 from rom_portal.questionnaires import load_catalogue
-from rom_portal.security.tokens import hash_token, new_token
+from rom_portal.security.tokens import hash_code, hash_token, new_token
 from rom_portal.services.assignments import assign
 from rom_portal.services.audit import Actor
 from rom_portal.web.session_middleware import anonymous_serializer
@@ -53,11 +54,32 @@ def objects(db: Database, people: People) -> dict[str, object]:
             invitations[owner.username] = invitation
         session.flush()
         catalogue = load_catalogue(resource_dir("questionnaires"))
+        # Carol's practice shows her her own results (the route is 404 otherwise).
+        session.get(Registration, people.carol_registration.id).results_visible = True
         carol_assignment = assign(
             session, catalogue, Actor(people.alice.id, "therapist"), people.carol_registration, "phq9"
         )
         dave_assignment = assign(
             session, catalogue, Actor(people.bob.id, "therapist"), people.dave_registration, "phq9"
+        )
+        informant_token = new_token()
+        informant_assignment = assign(
+            session,
+            catalogue,
+            Actor(people.alice.id, "therapist"),
+            people.carol_registration,
+            "iqcode16",
+            respondent=Respondent.informant,
+            informant_label="moeder",
+        )
+        session.add(
+            InformantLink(
+                assignment_id=informant_assignment.id,
+                registration_id=people.carol_registration.id,
+                token_hash=hash_token(informant_token),
+                code_hash=hash_code("0000-0001"),
+                expires_at=utcnow() + timedelta(days=1),
+            )
         )
     return {
         "carol_assignment": carol_assignment.public_id,
@@ -68,6 +90,7 @@ def objects(db: Database, people: People) -> dict[str, object]:
         "dave_public_id": people.dave_registration.public_id,
         "bob_id": people.bob.id,
         "carol_id": people.carol.id,
+        "informant_token": informant_token,
     }
 
 

@@ -455,3 +455,16 @@ def test_a_password_change_voids_open_reset_codes(client: TestClient, people: Pe
     )
     with db.session() as session:
         assert session.exec(select(ResetCode).where(ResetCode.user_id == people.carol.id)).first() is None
+
+
+def test_a_login_form_from_before_the_session_still_works(client: TestClient, people: People, db: Database) -> None:
+    """A page opened from an e-mail (no Strict cookie sent) carries an anonymous token; its POST carries the session."""
+    from rom_portal.web.session_middleware import anonymous_serializer
+
+    anonymous = str(anonymous_serializer(client.app.state.settings).dumps("anonymous"))
+    login_as(client, db, people.dave)
+    form = {"username": "carol", "password": PERSONA_PASSWORD, "csrf_token": anonymous}
+    assert client.post("/login", data=form, follow_redirects=False).status_code == 303
+    # But an anonymous token never stands in for the session's on anything else.
+    login_as(client, db, people.dave)
+    assert client.post("/account/sessions/end-others", data={"csrf_token": anonymous}).status_code == 403

@@ -53,7 +53,7 @@ class OpenQuestionnaire:
     title: LocalText | None
     due_on: date | None
     overdue: bool
-    started: bool  # a draft with answers saved: "continue where you left off"
+    started: bool  # a draft exists: "continue where you left off"
 
     def title_in(self, lang: str) -> str:
         return self.title.get(lang) if self.title else self.key
@@ -118,7 +118,8 @@ class Measurement:
     value: float | None  # None: not scorable (too many questions skipped)
     prorated: bool  # estimated from the answered questions
     band: Band | None
-    band_rank: int  # 1 = most favourable band ... band_count = least favourable; 0 without a band
+    band_rank: int  # 1 = the most favourable band ... band_count = the least favourable; 0 without a band
+    band_count: int  # bands of the scale in the version that was filled in
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,6 @@ class InstrumentResults:
     scale: Scale
     low: float
     high: float
-    band_count: int
     measurements: list[Measurement]  # oldest first
 
     @property
@@ -143,6 +143,7 @@ def _primary_scale(definition: Questionnaire) -> Scale | None:
 
 
 def _band_rank(scale: Scale, band_id: str | None) -> tuple[Band | None, int]:
+    """The band and its place counted from the most favourable end (the low end when higher is worse)."""
     ordered = sorted(scale.bands, key=lambda band: band.min)
     if scale.direction == "higher_is_better":
         ordered.reverse()
@@ -198,17 +199,18 @@ def _results(session: Session, catalogue: Catalogue, registration: Registration)
         row = scores.get((submission.id, scale.id))  # type: ignore[arg-type]
         if row is None:
             continue
-        band, rank = _band_rank(used.scale(scale.id), row.band)
+        used_scale = used.scale(scale.id)
+        band, rank = _band_rank(used_scale, row.band)
         assert submission.submitted_at is not None
-        by_key.setdefault(key, []).append(Measurement(submission.submitted_at, row.value, row.prorated, band, rank))
+        by_key.setdefault(key, []).append(
+            Measurement(submission.submitted_at, row.value, row.prorated, band, rank, len(used_scale.bands))
+        )
     results: list[InstrumentResults] = []
     for key, measurements in by_key.items():
         definition = catalogue[key]
         scale = _primary_scale(definition)
         assert scale is not None
         low, high = scale_range(definition, scale)
-        results.append(
-            InstrumentResults(key, definition, scale, float(low), float(high), len(scale.bands), measurements)
-        )
+        results.append(InstrumentResults(key, definition, scale, float(low), float(high), measurements))
     results.sort(key=lambda one: one.measurements[-1].submitted_at, reverse=True)
     return results

@@ -7,13 +7,15 @@ the submission is locked, and a locked submission never changes again.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import Session, col, delete, select
+from sqlmodel import Session, col, delete, select, update
 
 from rom_portal.models import (
     Alert,
@@ -144,17 +146,39 @@ def _submission_for_writing(session: Session, assignment: Assignment) -> Submiss
     return submission
 
 
-def _upsert(session: Session, submission_id: int, item_id: str, value: Any) -> None:
-    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    now = utcnow()
-    statement = insert(Answer.__table__).values(
-        submission_id=submission_id, item_id=item_id, value=json.dumps(value), updated_at=now
+@dataclass(frozen=True)
+class _AutosaveStatements:
+    find: Any  # the submission's id and status, locked for this transaction on PostgreSQL
+    upsert: Any  # one answer
+    touch: Any  # the submission's updated_at
+    touch_page: Any  # ... and the page the respondent is on
+
+
+@functools.cache
+def _autosave_statements(dialect: str) -> _AutosaveStatements:
+    """Built once per dialect. Building them for every answer cost more than running them (SQLAlchemy derives
+    the ``excluded`` columns and a cache key anew for each new statement object), and an autosave runs inside
+    the database's one-writer section, where every microsecond holds up the other writers."""
+    submissions, answers = Submission.__table__, Answer.__table__
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    upsert = insert(answers).values(
+        submission_id=bindparam("b_submission"),
+        item_id=bindparam("b_item"),
+        value=bindparam("b_value"),
+        updated_at=bindparam("b_now"),
     )
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["submission_id", "item_id"],
-            set_={"value": statement.excluded.value, "updated_at": now},
-        )
+    upsert = upsert.on_conflict_do_update(
+        index_elements=["submission_id", "item_id"],
+        set_={"value": upsert.excluded.value, "updated_at": upsert.excluded.updated_at},
+    )
+    touch = update(submissions).where(submissions.c.id == bindparam("b_submission"))
+    return _AutosaveStatements(
+        find=select(submissions.c.id, submissions.c.status)
+        .where(submissions.c.assignment_id == bindparam("b_assignment"))
+        .with_for_update(),
+        upsert=upsert,
+        touch=touch.values(updated_at=bindparam("b_now")),
+        touch_page=touch.values(updated_at=bindparam("b_now"), page=bindparam("b_page")),
     )
 
 
@@ -168,9 +192,18 @@ def save_answers(
     is a problem too, and changes nothing.
     """
     definition = definition_of(catalogue, assignment)
-    submission = _submission_for_writing(session, assignment)
-    assert submission.id is not None
+    statements = _autosave_statements(session.get_bind().dialect.name)
+    session.flush()  # the plain statements below do not flush pending ORM changes themselves
+    found = session.execute(statements.find, {"b_assignment": assignment.id}).first()
+    if found is None:
+        submission_id = _submission_for_writing(session, assignment).id
+    elif found.status is SubmissionStatus.submitted:
+        raise Locked()
+    else:
+        submission_id = found.id
+    assert submission_id is not None
     problems: dict[str, str] = {}
+    now = utcnow()
     for item_id, value in raw.items():
         if not definition.has_item(item_id):
             problems[item_id] = "unknown item"
@@ -182,13 +215,20 @@ def save_answers(
             continue
         if checked is None:
             session.exec(
-                delete(Answer).where(col(Answer.submission_id) == submission.id, col(Answer.item_id) == item_id)
+                delete(Answer).where(col(Answer.submission_id) == submission_id, col(Answer.item_id) == item_id)
             )
         else:
-            _upsert(session, submission.id, item_id, checked)
-    submission.updated_at = utcnow()
-    if page is not None:
-        submission.page = page
+            values = {"b_submission": submission_id, "b_item": item_id, "b_value": json.dumps(checked), "b_now": now}
+            session.execute(statements.upsert, values)
+    loaded = session.identity_map.get(session.identity_key(Submission, submission_id))
+    if isinstance(loaded, Submission):  # already in this session: change it there, or the session would go stale
+        loaded.updated_at = now
+        if page is not None:
+            loaded.page = page
+    elif page is None:
+        session.execute(statements.touch, {"b_submission": submission_id, "b_now": now})
+    else:
+        session.execute(statements.touch_page, {"b_submission": submission_id, "b_now": now, "b_page": page})
     return problems
 
 

@@ -35,7 +35,7 @@ def _field(form: FormData, name: str, limit: int) -> str:
 
 
 def _render_login(request: Request, *, username: str = "", error: str = "", status: int = 200) -> Response:
-    from rom_portal.demo import demo_accounts
+    from rom_portal.demo import demo_accounts, demo_informant
 
     settings = request.app.state.settings
     return request.app.state.templates.render(
@@ -47,6 +47,7 @@ def _render_login(request: Request, *, username: str = "", error: str = "", stat
             "message": _messages().get(request.query_params.get("m", ""), ""),
             "next": safe_next(request.query_params.get("next")) or "",
             "demo_accounts": demo_accounts() if settings.demo else [],
+            "demo_informant": demo_informant() if settings.demo else None,
         },
         status_code=status,
     )

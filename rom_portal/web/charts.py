@@ -23,7 +23,7 @@ from rom_portal.questionnaires import Scale
 
 # Drawing units; the SVG scales to the width of its container.
 WIDTH = 480
-HEIGHT = 260
+HEIGHT = 300
 LEFT, RIGHT, TOP, BOTTOM = 44, 12, 12, 34
 INSET = 24  # keeps the first and last points off the axes
 FONT = 13
@@ -110,6 +110,9 @@ def _f(value: float) -> str:
     return f"{value:.1f}".rstrip("0").rstrip(".")
 
 
+Box = tuple[float, float, float, float]  # x0, y0, x1, y1
+
+
 def line_chart(
     series: Sequence[Series],
     *,
@@ -145,52 +148,116 @@ def line_chart(
             return (left + right) / 2
         return left + INSET + (when - first_day).days / span * (right - left - 2 * INSET)
 
+    lines = [[(x_of(p.when), y_of(p.value)) for p in sorted(one.points, key=lambda p: p.when)] for one in series]
     parts: list[str] = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {WIDTH} {height}" role="img" '
         f'aria-labelledby="{ident}-title {ident}-desc" focusable="false" font-size="{FONT}" fill="{INK}">',
         f'<title id="{ident}-title">{escape(title)}</title>',
         f'<desc id="{ident}-desc">{escape(summary)}</desc>',
     ]
-    parts += _bands(bands, left, right, y_of)
-    parts += _y_axis(low, high, left, right, y_of, number)
-    parts += _x_axis(days, left, right, bottom, x_of, date_label)
+    cutoff_parts: list[str] = []
+    taken: list[Box] = []
     if cutoff is not None and low <= cutoff.value <= high:
-        y = _f(y_of(cutoff.value))
-        parts.append(
-            f'<line class="chart__cutoff" x1="{left}" x2="{right}" y1="{y}" y2="{y}" stroke="{INK}" '
+        y = y_of(cutoff.value)
+        lines.append([(left, y), (right, y)])
+        offset = PHONE_FONT / 2 + 3
+        candidates = [
+            (x, y + dy, anchor) for dy in (-offset, offset) for x, anchor in ((left + 6, "start"), (right - 6, "end"))
+        ]
+        x, y_mid, anchor = _place(cutoff.label, candidates, lines[:-1], taken)
+        taken.append(_box(x, y_mid, cutoff.label, anchor))
+        cutoff_parts.append(
+            f'<line class="chart__cutoff" x1="{left}" x2="{right}" y1="{_f(y)}" y2="{_f(y)}" stroke="{INK}" '
             f'stroke-width="1.5" stroke-dasharray="6 4"/>'
         )
-        parts.append(
-            f'<text class="chart__label chart__cutoff-label" x="{left + 6}" y="{_f(y_of(cutoff.value) - 5)}" '
-            f'stroke="#ffffff" stroke-width="4" paint-order="stroke">{escape(cutoff.label)}</text>'
-        )
+        cutoff_parts.append(_label("chart__cutoff-label", x, y_mid, anchor, cutoff.label, INK))
+    shading, band_labels = _bands(bands, left, right, y_of, lines, taken)
+    parts += shading
+    parts += _y_axis(low, high, left, right, y_of, number)
+    parts += _x_axis(days, left, right, bottom, x_of, date_label)
+    parts += cutoff_parts[:1] + band_labels + cutoff_parts[1:]
     for index, one in enumerate(series):
         parts += _series(index, one, x_of, y_of)
     if named:
         parts += _legend(series)
     parts.append("</svg>")
-    return Markup("".join(parts))
+    # Safe: every caller-given text went through escape() above; the rest are numbers and fixed names.
+    return Markup("".join(parts))  # noqa: S704
 
 
-def _bands(bands: Sequence[ChartBand], left: float, right: float, y_of: Callable[[float], float]) -> list[str]:
+def _label(kind: str, x: float, y_mid: float, anchor: str, text: str, colour: str) -> str:
+    # The white outline (painted under the letters) keeps a label readable where it crosses shading or lines.
+    return (
+        f'<text class="chart__label {kind}" x="{_f(x)}" y="{_f(y_mid)}" text-anchor="{anchor}" '
+        f'dominant-baseline="middle" fill="{colour}" stroke="#ffffff" stroke-width="3" paint-order="stroke">'
+        f"{escape(text)}</text>"
+    )
+
+
+def _box(x: float, y_mid: float, text: str, anchor: str) -> Box:
+    """Room a label takes at the phone's (larger) font size, with a little margin."""
+    width = _text_width(text, PHONE_FONT)
+    start = x - width if anchor == "end" else x
+    return (start - 3, y_mid - PHONE_FONT / 2, start + width + 3, y_mid + PHONE_FONT / 2)
+
+
+def _crossings(box: Box, lines: Sequence[Sequence[tuple[float, float]]], taken: Sequence[Box]) -> int:
+    """How much of the lines (their points and segments, sampled) and other labels fall in ``box``."""
+    x0, y0, x1, y1 = box
+    margin = 5  # a marker's radius
+    count = 0
+    for line in lines:
+        for (ax, ay), (bx, by) in zip(line, line[1:] or line, strict=False):
+            steps = max(1, int(math.hypot(bx - ax, by - ay) / 3))
+            for step in range(steps + 1):
+                x, y = ax + (bx - ax) * step / steps, ay + (by - ay) * step / steps
+                if x0 - margin <= x <= x1 + margin and y0 - margin <= y <= y1 + margin:
+                    count += 1
+    for ox0, oy0, ox1, oy1 in taken:
+        if x0 < ox1 and ox0 < x1 and y0 < oy1 and oy0 < y1:
+            count += 1000
+    return count
+
+
+def _place(
+    text: str,
+    candidates: Sequence[tuple[float, float, str]],
+    lines: Sequence[Sequence[tuple[float, float]]],
+    taken: Sequence[Box],
+) -> tuple[float, float, str]:
+    """The first place where the label covers nothing, else the one where it covers least."""
+    return min(candidates, key=lambda c: (_crossings(_box(c[0], c[1], text, c[2]), lines, taken), candidates.index(c)))
+
+
+def _bands(
+    bands: Sequence[ChartBand],
+    left: float,
+    right: float,
+    y_of: Callable[[float], float],
+    lines: Sequence[Sequence[tuple[float, float]]],
+    taken: list[Box],
+) -> tuple[list[str], list[str]]:
+    """The shading, and the labels placed where they cover no line nor another label if possible."""
     parts: list[str] = []
     labels: list[str] = []
     for band in bands:
         y_top, y_bottom = y_of(band.high), y_of(band.low)
         if y_bottom - y_top <= 0:
             continue
-        fill = BAND_FILLS[min(max(band.level, 0), len(BAND_FILLS) - 1)]
+        level = min(max(band.level, 0), len(BAND_FILLS) - 1)
         parts.append(
-            f'<rect class="chart__band chart__band--{min(max(band.level, 0), 4)}" x="{left}" y="{_f(y_top)}" '
-            f'width="{right - left}" height="{_f(y_bottom - y_top)}" fill="{fill}"/>'
+            f'<rect class="chart__band chart__band--{level}" x="{left}" y="{_f(y_top)}" '
+            f'width="{right - left}" height="{_f(y_bottom - y_top)}" fill="{BAND_FILLS[level]}"/>'
         )
-        if y_bottom - y_top >= PHONE_FONT * 1.5:
-            labels.append(
-                f'<text class="chart__label chart__band-label" x="{right - 6}" y="{_f((y_top + y_bottom) / 2)}" '
-                f'text-anchor="end" dominant-baseline="middle" fill="{MUTED}" stroke="#ffffff" stroke-width="3" '
-                f'paint-order="stroke">{escape(band.label)}</text>'
-            )
-    return parts + labels
+        if y_bottom - y_top < PHONE_FONT * 1.5:
+            continue  # too narrow to name inside; the table names every level
+        middle, edge = (y_top + y_bottom) / 2, PHONE_FONT / 2 + 2
+        heights = [middle] + ([y_top + edge, y_bottom - edge] if y_bottom - y_top >= 2 * PHONE_FONT + 4 else [])
+        ends = ((right - 6, "end"), (left + 6, "start"))
+        x, y_mid, anchor = _place(band.label, [(x, y, a) for y in heights for x, a in ends], lines, taken)
+        taken.append(_box(x, y_mid, band.label, anchor))
+        labels.append(_label("chart__band-label", x, y_mid, anchor, band.label, MUTED))
+    return parts, labels
 
 
 def _y_axis(
@@ -210,8 +277,7 @@ def _y_axis(
             f'dominant-baseline="middle">{escape(number(tick))}</text>'
         )
     parts.append(
-        f'<line class="chart__axis" x1="{left}" x2="{left}" y1="{_f(y_of(high))}" y2="{_f(y_of(low))}" '
-        f'stroke="{INK}"/>'
+        f'<line class="chart__axis" x1="{left}" x2="{left}" y1="{_f(y_of(high))}" y2="{_f(y_of(low))}" stroke="{INK}"/>'
     )
     return parts
 
@@ -237,8 +303,7 @@ def _x_axis(
         chosen.append((x, text))
     for x, text in chosen:
         parts.append(
-            f'<line class="chart__tick-mark" x1="{_f(x)}" x2="{_f(x)}" y1="{bottom}" y2="{bottom + 5}" '
-            f'stroke="{INK}"/>'
+            f'<line class="chart__tick-mark" x1="{_f(x)}" x2="{_f(x)}" y1="{bottom}" y2="{bottom + 5}" stroke="{INK}"/>'
         )
         half = _text_width(text, PHONE_FONT) / 2
         anchor = "middle"

@@ -27,6 +27,11 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = b"x-csrf-token"
 ANONYMOUS_CSRF_MAX_AGE = 4 * 3600
 _SKIP_SESSION = ("/static/", "/healthz")
+# Forms for visitors who are not (yet) logged in. With a SameSite=Strict cookie a page reached from a link in
+# an e-mail is rendered without the session, so it carries an anonymous token while its POST does carry the
+# session; these forms act with no session's authority, so an anonymous token is accepted for them too.
+_PUBLIC_FORMS = ("/login", "/register", "/reset")
+_PUBLIC_FORM_PREFIX = "/i/"
 
 
 def cookie_name(settings: Settings) -> str:
@@ -86,6 +91,11 @@ def _token_from_cookie(scope: Scope, name: str) -> str | None:
         return None
     morsel = cookie.get(name)
     return morsel.value if morsel and morsel.value else None
+
+
+def _public_form(path: str) -> bool:
+    # The informant's code form is /i/<token>; the form pages after it (/i/form/...) act for the session.
+    return path in _PUBLIC_FORMS or (path.startswith(_PUBLIC_FORM_PREFIX) and not path.startswith("/i/form"))
 
 
 class SessionMiddleware:
@@ -200,8 +210,11 @@ class CsrfMiddleware:
             return False
         state = scope.get("state", {})
         holder: Auth | InformantAuth | None = state.get("auth") or state.get("informant")
-        if holder is not None:
-            return same(token, holder.csrf_token)
+        if holder is not None and same(token, holder.csrf_token):
+            return True
+        path = scope["path"]
+        if holder is not None and not _public_form(path):
+            return False
         try:
             self.serializer.loads(token, max_age=ANONYMOUS_CSRF_MAX_AGE)
         except BadSignature:
