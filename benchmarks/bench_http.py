@@ -4,6 +4,9 @@
 
 Starts each server, loads it from a second process on 127.0.0.1 (benchmarks/loadgen.py), and prints req/s,
 p50/p99 and the ratio to the ceiling per scenario; also the time from start to the first answered request.
+The filling-in scenarios use 64 clients made before their server starts (benchmarks/fill_data.py), each with
+its own session and PHQ-9 assignment; after the autosave load the server is killed (SIGKILL) and every answer
+the load generator saw acknowledged is looked up in the database.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -22,6 +26,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,13 +51,19 @@ def wait_until_up(url: str, started: float, timeout: float = 60) -> float:
 
 
 @contextmanager
-def server(command: list[str], env: dict[str, str], probe: str) -> Iterator[float]:
+def server(command: list[str], env: dict[str, str], probe: str, *, kill: bool = False) -> Iterator[float]:
+    """A server process; ``kill`` ends it and its workers with SIGKILL (as a crash would) instead of SIGTERM."""
     started = time.monotonic()
-    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=kill
+    )
     try:
         yield wait_until_up(probe, started)
     finally:
-        process.terminate()
+        if kill:
+            os.killpg(process.pid, signal.SIGKILL)  # its own process group: the supervisor and its workers
+        else:
+            process.terminate()
         process.wait(timeout=20)
 
 
@@ -61,10 +72,10 @@ def _loadgen_command(url: str, seconds: float, connections: int, *extra: str) ->
     return [PYTHON, script, url, "--seconds", str(seconds), "--connections", str(connections), *extra]
 
 
-def load(url: str, seconds: float, connections: int, *extra: str) -> dict[str, float]:
+def load(url: str, seconds: float, connections: int, *extra: str) -> dict[str, Any]:
     command = _loadgen_command(url, seconds, connections, *extra)
     completed = subprocess.run(command, capture_output=True, text=True, check=True)
-    return json.loads(completed.stdout)
+    return dict(json.loads(completed.stdout))
 
 
 def load_together(first: list[str], second: list[str]) -> tuple[dict[str, float], dict[str, float]]:
@@ -133,6 +144,63 @@ def login_form(base: str) -> str:
     return urlencode({"csrf_token": token.group(1), "username": BENCH_USER, "password": BENCH_PASSWORD})
 
 
+FILL_CLIENTS = 64
+PHQ9_ITEMS = [str(number) for number in range(1, 10)]
+
+
+def prepare_fill_clients(env: dict[str, str], clients: int) -> list[dict[str, str]]:
+    """Clients with a session and a half-answered PHQ-9 each, made in the bench database (fill_data.py)."""
+    command = [PYTHON, "-m", "benchmarks.fill_data", "setup", "--clients", str(clients)]
+    completed = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, check=True)
+    return list(json.loads(completed.stdout))
+
+
+def _browser_headers(client: dict[str, str]) -> list[str]:
+    return [f"Cookie: rom_session={client['token']}", "Sec-Fetch-Site: same-origin"]
+
+
+def page_plan(clients: list[dict[str, str]]) -> list[dict[str, object]]:
+    """Each connection opens the fill-in page of its own client."""
+    return [{"method": "GET", "path": one["page"], "headers": _browser_headers(one)} for one in clients]
+
+
+def autosave_plan(clients: list[dict[str, str]]) -> list[dict[str, object]]:
+    """Each connection answers its own client's PHQ-9 over and over, as htmx posts it: one item per request.
+
+    Items go round in order and each round gives every item another value, so a lost write leaves an old one.
+    """
+    plan: list[dict[str, object]] = []
+    for offset, one in enumerate(clients):
+        headers = [*_browser_headers(one), f"X-CSRF-Token: {one['csrf']}", "HX-Request: true"]
+        bodies, marks = [], []
+        for round_number in range(4):
+            for item in PHQ9_ITEMS:
+                value = str((round_number + offset) % 4)
+                bodies.append(urlencode({"item": item, f"item-{item}": value}))
+                marks.append([f"{one['public_id']}:{item}", value])
+        plan.append(
+            {"method": "POST", "path": one["page"] + "/answer", "headers": headers, "bodies": bodies, "marks": marks}
+        )
+    return plan
+
+
+def load_plan(
+    base: str, seconds: float, connections: int, plan: list[dict[str, object]], workdir: Path
+) -> dict[str, Any]:
+    path = workdir / f"plan-{connections}.json"
+    path.write_text(json.dumps(plan), encoding="utf-8")
+    return load(base + "/", seconds, connections, "--plan", str(path))
+
+
+def verify_acknowledged(env: dict[str, str], acknowledged: dict[str, str]) -> tuple[int, list[str]]:
+    command = [PYTHON, "-m", "benchmarks.fill_data", "verify"]
+    completed = subprocess.run(
+        command, env=env, cwd=ROOT, input=json.dumps(acknowledged), capture_output=True, text=True, check=True
+    )
+    result = json.loads(completed.stdout)
+    return int(result["present"]), list(result["missing"])
+
+
 def portal_env(workdir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROM_PORTAL_")}
     env.update(
@@ -148,7 +216,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
-    rows: list[tuple[str, dict[str, float]]] = []
+    rows: list[tuple[str, dict[str, Any]]] = []
 
     port = free_port()
     ceiling_cmd = [
@@ -198,6 +266,19 @@ def main() -> None:
             timing = failed_login_timing(base)
             rows.append(("portal: pages at 100/s while logins run", pages))
 
+        clients = prepare_fill_clients(env, FILL_CLIENTS)
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        fill_server = [PYTHON, "-m", "rom_portal", "serve", "--port", str(port), "--workers", "2"]
+        with server(fill_server, env, base + "/healthz", kill=True):
+            fill_page = load_plan(base, args.seconds, args.connections, page_plan(clients), workdir)
+            rows.append(("portal: fill-in page, client logged in (PHQ-9)", fill_page))
+            autosave = load_plan(base, args.seconds, FILL_CLIENTS, autosave_plan(clients), workdir)
+            rows.append((f"portal: autosave POST, {FILL_CLIENTS} connections", autosave))
+        # The server was killed, not stopped: what it acknowledged must be in the file all the same.
+        acknowledged = autosave.pop("acknowledged")
+        present, missing = verify_acknowledged(env, acknowledged)
+
     print(f"{'scenario':<52} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'ratio':>6}")
     for name, figures in rows:
         ratio = figures["req_per_s"] / ceiling["req_per_s"] if ceiling["req_per_s"] else 0.0
@@ -214,6 +295,14 @@ def main() -> None:
         f"logins: {logins['req_per_s']:.0f}/s (target >= 60/s); other pages meanwhile p99 {pages['p99_ms']:.0f} ms "
         "(target < 200 ms)"
     )
+    print(
+        f"fill-in page: {fill_page['req_per_s']:.0f}/s = {fill_page['req_per_s'] / ceiling['req_per_s']:.2f} of the"
+        " ceiling (target >= 0.50)"
+    )
+    print(f"autosave: {autosave['req_per_s']:.0f}/s, p99 {autosave['p99_ms']:.0f} ms (target >= 800/s, p99 < 150 ms)")
+    print(f"acknowledged answers present: {present}/{len(acknowledged)} (after SIGKILL of the server)")
+    for line in missing[:10]:
+        print(f"  missing: {line}")
 
 
 if __name__ == "__main__":

@@ -93,37 +93,22 @@ MATRIX: dict[tuple[str, str], Rule] = {
         )
         for action in ("disable", "enable", "reset-password", "reset-2fa")
     },
-    ("GET", "/client/questionnaires/{public_id}"): rule(
-        CLIENT,
-        params=lambda o: {"public_id": o["carol_assignment"]},
-        foreign=lambda o: {"public_id": o["dave_assignment"]},
-    ),
-    ("POST", "/client/questionnaires/{public_id}"): rule(
-        CLIENT,
-        params=lambda o: {"public_id": o["carol_assignment"]},
-        foreign=lambda o: {"public_id": o["dave_assignment"]},
-    ),
-    ("POST", "/client/questionnaires/{public_id}/answer"): rule(
-        CLIENT,
-        params=lambda o: {"public_id": o["carol_assignment"]},
-        foreign=lambda o: {"public_id": o["dave_assignment"]},
-        form={"item": "1", "item-1": "1"},
-    ),
-    ("GET", "/client/questionnaires/{public_id}/review"): rule(
-        CLIENT,
-        params=lambda o: {"public_id": o["carol_assignment"]},
-        foreign=lambda o: {"public_id": o["dave_assignment"]},
-    ),
-    ("POST", "/client/questionnaires/{public_id}/submit"): rule(
-        CLIENT,
-        params=lambda o: {"public_id": o["carol_assignment"]},
-        foreign=lambda o: {"public_id": o["dave_assignment"]},
-    ),
-    ("GET", "/client/questionnaires/{public_id}/done"): rule(
-        CLIENT,
-        params=lambda o: {"public_id": o["carol_assignment"]},
-        foreign=lambda o: {"public_id": o["dave_assignment"]},
-    ),
+    **{
+        (method, "/client/questionnaires/{public_id}" + tail): rule(
+            CLIENT,
+            params=lambda o: {"public_id": o["carol_assignment"]},
+            foreign=lambda o: {"public_id": o["dave_assignment"]},
+            form={"item": "1", "item-1": "1"} if tail == "/answer" else None,
+        )
+        for method, tail in (
+            ("GET", ""),
+            ("POST", ""),
+            ("POST", "/answer"),
+            ("GET", "/review"),
+            ("POST", "/submit"),
+            ("GET", "/done"),
+        )
+    },
     # Informants (heteroanamnesis): the therapist issues; the informant's pages are public, because an informant
     # has no account: without a live informant session they only say that the link no longer works.
     ("GET", "/therapist/clients/{public_id}/informants"): rule(

@@ -3,23 +3,42 @@
 Every page records each network request and console message; a request to anywhere but this machine, or a
 console error (a CSP violation shows up as one), fails the test. Without Chromium these tests skip, unless
 ``ROM_PORTAL_TEST_REQUIRE_BROWSER=1`` (as in CI), when they fail.
+
+Accessibility: the ``axe`` fixture runs axe-core (installed from npm into .ci/node/ by .ci/test) on the page
+shown and fails on serious or critical violations. Without axe-core these checks are skipped with a warning,
+except in CI (``CI=true``), where they fail.
+
+Tests that need data of their own use ``portal_server``: the portal with a fresh SQLite file, served by uvicorn
+in a thread of the test process, with its database at hand for making accounts and checking what was stored.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import pytest
+
+from rom_portal.db import Database
+from rom_portal.models import Registration, Role, User
+from rom_portal.questionnaires import Catalogue
+from rom_portal.schema import migrate
+from rom_portal.security.passwords import hash_password
+from rom_portal.services.assignments import assign
+from rom_portal.services.audit import Actor
 
 REQUIRE_BROWSER = os.environ.get("ROM_PORTAL_TEST_REQUIRE_BROWSER") == "1"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -141,7 +160,8 @@ def _note_console(recorder: Recorder, kind: str, text: str) -> None:
 
 def _note_response(recorder: Recorder, response: object) -> None:
     request = response.request  # type: ignore[attr-defined]
-    if request.resource_type != "document" and response.status >= 400:  # type: ignore[attr-defined]
+    # Assets only: a refused autosave (422) is an answer the page shows, not a broken page.
+    if request.resource_type in ("stylesheet", "script", "image", "font", "media") and response.status >= 400:  # type: ignore[attr-defined]
         recorder.console_errors.append(f"{response.status} for {request.url}")  # type: ignore[attr-defined]
 
 
@@ -150,16 +170,22 @@ def recorder() -> Recorder:
     return Recorder()
 
 
-@pytest.fixture
-def page(browser: object, recorder: Recorder) -> Iterator[object]:
+def recorded_page(browser: object, recorder: Recorder) -> object:
+    """A page in a new browser context (nothing shared with other contexts), recording into ``recorder``."""
     context = browser.new_context(locale="nl-NL")  # type: ignore[attr-defined]
     new_page = context.new_page()
     new_page.on("request", lambda request: recorder.requests.append(request.url))
     new_page.on("console", lambda message: _note_console(recorder, message.type, message.text))
     new_page.on("pageerror", lambda error: recorder.console_errors.append(str(error)))
     new_page.on("response", lambda response: _note_response(recorder, response))
+    return new_page
+
+
+@pytest.fixture
+def page(browser: object, recorder: Recorder) -> Iterator[object]:
+    new_page = recorded_page(browser, recorder)
     yield new_page
-    context.close()
+    new_page.context.close()  # type: ignore[attr-defined]
     assert recorder.foreign_requests() == [], "the page loaded something from another origin"
     assert recorder.console_errors == [], "the browser reported errors (CSP violations show up here)"
 
@@ -170,3 +196,143 @@ def screenshot_dir(tmp_path: Path) -> Path:
     target = Path(os.environ.get("ROM_PORTAL_TEST_SCREENSHOTS", tmp_path))
     target.mkdir(parents=True, exist_ok=True)
     return target
+
+
+# --- A portal of the test's own ----------------------------------------------------------------------------
+
+
+@dataclass
+class PortalServer:
+    base_url: str
+    database: Database
+    catalogue: Catalogue
+    therapist_id: int
+
+    def add_client(self, username: str, password: str, display_name: str, questionnaire: str = "phq9") -> str:
+        """A client of this portal's therapist with one questionnaire to fill in; returns its public id."""
+        with self.database.session(write=True) as session:
+            user = User(
+                username=username, password_hash=hash_password(password), role=Role.client, display_name=display_name
+            )
+            session.add(user)
+            session.flush()
+            assert user.id is not None
+            registration = Registration(user_id=user.id, therapist_id=self.therapist_id)
+            session.add(registration)
+            session.flush()
+            actor = Actor(self.therapist_id, Role.therapist.value, "test")
+            return assign(session, self.catalogue, actor, registration, questionnaire).public_id
+
+
+@pytest.fixture(scope="module")
+def portal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PortalServer]:
+    """The portal on a fresh SQLite file, served by uvicorn in a thread (plain HTTP: cookie ``rom_session``)."""
+    import uvicorn
+
+    from rom_portal.app import create_app
+    from rom_portal.settings import load_settings
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('portal') / 'portal.db'}"
+    database = Database(url, threads=2)
+    migrate(database.engine)
+    settings = load_settings({}, database_url=url, secret_key=secrets.token_urlsafe(32), insecure_http=True)
+    app = create_app(settings)
+    with database.session(write=True) as session:
+        therapist = User(
+            username="behandelaar",
+            password_hash=hash_password(secrets.token_urlsafe(16)),
+            role=Role.therapist,
+            display_name="Behandelaar",
+        )
+        session.add(therapist)
+        session.flush()
+        assert therapist.id is not None
+        therapist_id = therapist.id
+    port = _free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="portal-server", daemon=True)
+    thread.start()
+    started = time.monotonic()
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("the portal server stopped while starting")
+        if time.monotonic() - started > 30:
+            raise RuntimeError("the portal server did not start within 30 s")
+        time.sleep(0.02)
+    try:
+        yield PortalServer(f"http://127.0.0.1:{port}", database, app.state.catalogue, therapist_id)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        database.dispose()
+
+
+def log_in(page: object, base_url: str, username: str, password: str) -> None:
+    """Through the login form, as a person would."""
+    page.goto(base_url + "/login")  # type: ignore[attr-defined]
+    page.get_by_label("Gebruikersnaam").fill(username)  # type: ignore[attr-defined]
+    page.get_by_label("Wachtwoord").fill(password)  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Inloggen").click()  # type: ignore[attr-defined]
+
+
+# --- Accessibility (axe-core) ------------------------------------------------------------------------------
+
+AXE_SCRIPT = Path(__file__).resolve().parents[2] / ".ci" / "node" / "node_modules" / "axe-core" / "axe.min.js"
+IN_CI = os.environ.get("CI") == "true"
+FAILING_IMPACTS = ("serious", "critical")
+PHONE = {"width": 360, "height": 740}
+DESKTOP = {"width": 1280, "height": 800}
+# Only what a failure message needs, so the whole result never crosses over from the browser.
+_AXE_RUN = """async () => {
+  const result = await axe.run(document, {resultTypes: ['violations']});
+  return result.violations.map((rule) => ({
+    id: rule.id, impact: rule.impact, help: rule.help,
+    targets: rule.nodes.map((node) => node.target.join(' ')),
+  }));
+}"""
+
+
+@dataclass
+class Axe:
+    """Runs axe-core on the page shown; ``source`` is None when axe-core is not installed (checks skipped)."""
+
+    source: str | None
+    findings: list[dict[str, Any]] = field(default_factory=list)  # every violation seen, also the milder ones
+
+    def __call__(self, page: object, where: str) -> None:
+        """Fail on serious or critical violations on the page as it is now."""
+        if self.source is None:  # not installed: said once, by the axe_source fixture
+            return
+        # DevTools evaluation is not subject to the page's CSP, so axe runs without weakening it (no
+        # bypass_csp, no script tag). Each new document needs it again.
+        if not page.evaluate("typeof window.axe !== 'undefined'"):  # type: ignore[attr-defined]
+            page.evaluate(self.source)  # type: ignore[attr-defined]
+        violations = page.evaluate(_AXE_RUN)  # type: ignore[attr-defined]
+        self.findings += [{**violation, "where": where} for violation in violations]
+        failing = [violation for violation in violations if violation["impact"] in FAILING_IMPACTS]
+        assert not failing, f"axe on {where}:\n" + "\n".join(
+            f"  {v['id']} ({v['impact']}): {v['help']} at {', '.join(v['targets'])}" for v in failing
+        )
+
+    def at_both_widths(self, page: object, where: str) -> None:
+        """The same page on a phone (360 px) and on a desktop (1280 px) screen; leaves it at desktop width."""
+        for size in (PHONE, DESKTOP):
+            page.set_viewport_size(size)  # type: ignore[attr-defined]
+            self(page, f"{where} at {size['width']} px")
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str | None:
+    if AXE_SCRIPT.is_file():
+        return AXE_SCRIPT.read_text(encoding="utf-8")
+    message = f"axe-core not found at {AXE_SCRIPT}: run bash .ci/test (it installs axe-core with npm)"
+    if IN_CI:
+        pytest.fail(message + "; accessibility checks are required in CI")
+    warnings.warn(message + "; accessibility checks are skipped", stacklevel=1)
+    return None
+
+
+@pytest.fixture
+def axe(axe_source: str | None) -> Axe:
+    return Axe(axe_source)
