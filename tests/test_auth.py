@@ -104,7 +104,7 @@ def test_ten_failures_lock_the_account_even_with_the_right_password(client: Test
         assert _login(client, "carol", "wrong password here").status_code == 400
     locked = _login(client, "carol")
     assert locked.status_code == 429
-    assert "Te veel pogingen" in locked.text
+    assert "Te veel verkeerde pogingen" in locked.text
     assert _cookie(client) is None
 
 
@@ -432,7 +432,7 @@ def test_guessing_the_current_password_is_throttled(client: TestClient, people: 
 
     for _ in range(10):
         assert "Uw huidige wachtwoord klopt niet." in change("a wrong guess")
-    assert "Te veel pogingen" in change(PERSONA_PASSWORD)
+    assert "Te veel verkeerde pogingen" in change(PERSONA_PASSWORD)
     client.cookies.clear()
     assert _login(client, "carol").status_code == 429  # the same account lock
 

@@ -11,7 +11,7 @@ from rom_portal.security.passwords import password_problem
 from rom_portal.services import accounts
 from rom_portal.services.accounts import AccountError
 from rom_portal.web.access import auth_of, require
-from rom_portal.web.auth import locked_message
+from rom_portal.web.messages import locked_message
 from rom_portal.web.session_middleware import set_session_cookie
 from rom_portal.web.templating import url
 

@@ -9,10 +9,10 @@ from starlette.routing import BaseRoute, Route
 
 from rom_portal.i18n import gettext as _
 from rom_portal.security import sessions, totp
-from rom_portal.security.throttle import Locked
 from rom_portal.services import accounts
 from rom_portal.services.accounts import Refusal
 from rom_portal.web.access import auth_of, current_auth, home_path, require, safe_next
+from rom_portal.web.messages import locked_message
 from rom_portal.web.session_middleware import clear_session_cookie, set_session_cookie
 from rom_portal.web.templating import url
 
@@ -58,11 +58,6 @@ async def login_page(request: Request) -> Response:
     if auth is not None and auth.fully_authenticated:
         return RedirectResponse(home_path(request, auth), status_code=303)
     return _render_login(request)
-
-
-def locked_message(locked: Locked | None) -> str:
-    minutes = locked.minutes if locked else 1
-    return _("Too many attempts. Wait %(minutes)s minutes and try again.") % {"minutes": minutes}
 
 
 def _refusal_message(refusal: Refusal) -> tuple[str, int]:

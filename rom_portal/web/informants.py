@@ -20,16 +20,15 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from rom_portal.i18n import gettext as _
-from rom_portal.i18n import ngettext
 from rom_portal.models import Role
 from rom_portal.security.sessions import InformantAuth
-from rom_portal.security.throttle import Locked
 from rom_portal.security.totp import qr_svg
 from rom_portal.services import filling, informants
 from rom_portal.services.audit import Actor
 from rom_portal.services.onboarding import NotFound, clean_text
 from rom_portal.web.access import auth_of, current_auth, require
 from rom_portal.web.filling import Target, autosave, save_page, show_done, show_page, show_review
+from rom_portal.web.messages import locked_message
 from rom_portal.web.session_middleware import clear_session_cookie, set_session_cookie
 from rom_portal.web.templating import url
 
@@ -172,15 +171,6 @@ def _for_informant(view: FormView) -> Callable[[Request], Awaitable[Response]]:
     return endpoint
 
 
-def _locked_message(locked: Locked) -> str:
-    minutes = locked.minutes
-    return ngettext(
-        "Too many wrong attempts. Wait %(num)s minute and try again.",
-        "Too many wrong attempts. Wait %(num)s minutes and try again.",
-        minutes,
-    ) % {"num": minutes}
-
-
 def _render_code(request: Request, problem: str = "", status: int = 200) -> Response:
     context = {"token": request.path_params["token"], "problem": problem}
     return _render(request, "informant/code.html", context, status)
@@ -202,7 +192,7 @@ async def link_page(request: Request) -> Response:
         previous_session_id=previous.session_id if previous else None,
     )
     if opened.locked is not None:
-        return _render_code(request, _locked_message(opened.locked), 429)
+        return _render_code(request, locked_message(opened.locked), 429)
     if opened.token is None:
         problem = _(
             "This link or code does not work. Check the code and try again. Has the link expired, or have the "

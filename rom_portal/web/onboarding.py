@@ -9,11 +9,11 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from rom_portal.i18n import gettext as _
-from rom_portal.i18n import ngettext
 from rom_portal.security import sessions
 from rom_portal.security.throttle import Locked
 from rom_portal.services import onboarding, passwords_reset
 from rom_portal.web.access import current_auth
+from rom_portal.web.messages import locked_message
 from rom_portal.web.session_middleware import set_session_cookie
 from rom_portal.web.templating import url
 
@@ -32,20 +32,11 @@ def _address(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def _locked_message(locked: Locked) -> str:
-    minutes = locked.minutes
-    return ngettext(
-        "Too many wrong attempts. Wait %(num)s minute and try again.",
-        "Too many wrong attempts. Wait %(num)s minutes and try again.",
-        minutes,
-    ) % {"num": minutes}
-
-
 def _errors(problems: dict[str, str], order: tuple[str, ...], locked: Locked | None) -> dict[str, str]:
     """Translated messages by field, in form order; a lock is told at the code field."""
     translated = {name: _(problems[name]) for name in order if name in problems}
     if locked is not None:
-        translated = {"code": _locked_message(locked), **{k: v for k, v in translated.items() if k != "code"}}
+        translated = {"code": locked_message(locked), **{k: v for k, v in translated.items() if k != "code"}}
     return translated
 
 
