@@ -8,6 +8,7 @@ its lock half-way (which fails at once instead of waiting).
 
 from __future__ import annotations
 
+import fcntl
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -18,6 +19,8 @@ import anyio.to_thread
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, create_engine
 from sqlmodel import Session
+
+from rom_portal.settings import sqlite_path
 
 T = TypeVar("T")
 
@@ -85,15 +88,39 @@ class Database:
     def __init__(self, url: str, threads: int = 8) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        db_file = sqlite_path(url)
+        on_disk = db_file is not None and db_file.name not in ("", ":memory:")
+        self._process_lock_file = db_file.with_name(db_file.name + ".writelock") if on_disk and db_file else None
         self.engine = make_engine(url, pool_size=threads)
         self._write_engine = self.engine.execution_options(**{_WRITE_OPTION: True})
         self._limiter = anyio.CapacityLimiter(threads)
         self._write_lock: anyio.Lock | None = None
 
     @contextmanager
+    def _between_processes(self, write: bool) -> Iterator[None]:
+        """SQLite has one writer; several worker processes take turns through a lock file.
+
+        Waiting for SQLite's own lock means sleeping in its busy handler (1, 2, 5 ... 100 ms between tries)
+        long after the lock is free; the kernel wakes a process waiting on flock at once. A new open file per
+        acquisition, because flock does not exclude threads sharing one open file.
+        """
+        if not write or self._process_lock_file is None:
+            yield
+            return
+        with self._process_lock_file.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    @contextmanager
     def session(self, *, write: bool = False) -> Iterator[Session]:
         """A synchronous unit of work, for the CLI and for code already running in a worker thread."""
-        with Session(self._write_engine if write else self.engine, expire_on_commit=False) as session:
+        with (
+            self._between_processes(write),
+            Session(self._write_engine if write else self.engine, expire_on_commit=False) as session,
+        ):
             try:
                 yield session
                 if write:

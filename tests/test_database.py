@@ -138,3 +138,25 @@ def test_failed_work_is_rolled_back(migrated_url: str) -> None:
             assert session.get(PortalMeta, "half") is None
     finally:
         database.dispose()
+
+
+def test_sqlite_writers_take_turns_through_a_lock_file(tmp_path: object) -> None:
+    """Worker processes queue on flock (woken at once) instead of sleeping in SQLite's busy handler."""
+    import fcntl
+    from pathlib import Path
+
+    database = Database(f"sqlite:///{tmp_path}/turns.db")
+    migrate(database.engine)
+    lock_file = Path(f"{tmp_path}/turns.db.writelock")
+    try:
+        with database.session(write=True) as session, lock_file.open("a") as other:
+            session.add(PortalMeta(key="k", value="v"))
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with lock_file.open("a") as other:
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free again once the write is committed
+        with database.session() as session, lock_file.open("a") as other:
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # reads never take it
+            assert session.get(PortalMeta, "k") is not None
+    finally:
+        database.dispose()
