@@ -468,3 +468,14 @@ def test_a_login_form_from_before_the_session_still_works(client: TestClient, pe
     # But an anonymous token never stands in for the session's on anything else.
     login_as(client, db, people.dave)
     assert client.post("/account/sessions/end-others", data={"csrf_token": anonymous}).status_code == 403
+
+
+def test_abandoned_sessions_are_swept_away_at_the_next_login(client: TestClient, people: People, db: Database) -> None:
+    token = login_as(client, db, people.dave)
+    with db.session(write=True) as session:
+        row = session.exec(select(AuthSession).where(AuthSession.token_hash == hash_token(token))).one()
+        row.created_at = utcnow() - timedelta(hours=13)
+    client.cookies.clear()
+    assert _login(client, "carol").status_code == 303
+    with db.session() as session:
+        assert session.exec(select(AuthSession).where(AuthSession.token_hash == hash_token(token))).first() is None

@@ -39,6 +39,7 @@ class InformantAuth:
     assignment_id: int
     registration_id: int
     csrf_token: str
+    stale: bool = False  # last_seen_at is due for an update (written at most once a minute)
 
 
 @dataclass(frozen=True)
@@ -101,13 +102,17 @@ def _expired(auth_session: AuthSession, user: User, timeouts: Timeouts, now: dat
 
 def find(session: Session, token: str, timeouts: Timeouts) -> tuple[AuthSession, User] | InformantAuth | None:
     """The live session for ``token``: a user's, an informant's, or None (unknown, expired, disabled, closed)."""
-    auth_session = session.exec(select(AuthSession).where(AuthSession.token_hash == hash_token(token))).first()
-    if auth_session is None:
+    row = session.exec(
+        select(AuthSession, User)
+        .outerjoin(User, col(User.id) == AuthSession.user_id)
+        .where(AuthSession.token_hash == hash_token(token))
+    ).first()
+    if row is None:
         return None
+    auth_session, user = row
     now = utcnow()
     if auth_session.user_id is None:
         return _informant(session, auth_session, timeouts, now)
-    user = session.get(User, auth_session.user_id)
     if user is None or _expired(auth_session, user, timeouts, now):
         return None
     return auth_session, user
@@ -124,7 +129,14 @@ def _informant(session: Session, auth_session: AuthSession, timeouts: Timeouts, 
     ):
         return None
     assert auth_session.id is not None and link.id is not None
-    return InformantAuth(auth_session.id, link.id, link.assignment_id, link.registration_id, auth_session.csrf_token)
+    return InformantAuth(
+        auth_session.id,
+        link.id,
+        link.assignment_id,
+        link.registration_id,
+        auth_session.csrf_token,
+        needs_touch(auth_session),
+    )
 
 
 def start_informant(session: Session, link: InformantLink) -> str:
@@ -169,10 +181,6 @@ def end(session: Session, session_id: int) -> None:
     session.exec(delete(AuthSession).where(col(AuthSession.id) == session_id))
 
 
-def end_by_token(session: Session, token: str) -> None:
-    session.exec(delete(AuthSession).where(col(AuthSession.token_hash) == hash_token(token)))
-
-
 def end_others(session: Session, user_id: int, keep_session_id: int) -> int:
     result = session.exec(
         delete(AuthSession).where(col(AuthSession.user_id) == user_id, col(AuthSession.id) != keep_session_id)
@@ -185,10 +193,9 @@ def end_all(session: Session, user_id: int) -> int:
     return int(result.rowcount or 0)
 
 
-def end_expired(session: Session, timeouts: Timeouts) -> int:
-    """Housekeeping: remove rows of sessions that can no longer be used."""
-    now = utcnow()
-    result = session.exec(delete(AuthSession).where(col(AuthSession.created_at) < now - timeouts.absolute))
+def end_expired(session: Session, absolute: timedelta) -> int:
+    """Housekeeping: remove sessions past the absolute limit (abandoned, never logged out)."""
+    result = session.exec(delete(AuthSession).where(col(AuthSession.created_at) < utcnow() - absolute))
     return int(result.rowcount or 0)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlmodel import Session, col, delete, select
 
@@ -84,6 +85,7 @@ def login_finish(
     username: str,
     address: str | None,
     device: str,
+    session_max: timedelta | None = None,
 ) -> LoginOutcome | Refusal:
     """Record the attempt; on success start a new session."""
     keys = _login_keys(username, address)
@@ -100,6 +102,8 @@ def login_finish(
     throttle.record_success(session, *keys)
     if new_hash:
         user.password_hash = new_hash  # parameters changed since this hash was made
+    if session_max is not None:  # logins sweep away sessions that were abandoned instead of logged out
+        sessions.end_expired(session, session_max)
     token = sessions.start(session, user, mfa_ok=not user.needs_second_factor, device=device)
     record(session, Actor(user.id, user.role.value), "login", "account", user.id)
     return LoginOutcome(token, user)

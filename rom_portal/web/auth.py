@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -85,6 +87,7 @@ async def login_submit(request: Request) -> Response:
         username=username,
         address=_address(request),
         device=device,
+        session_max=timedelta(hours=request.app.state.settings.session_max_hours),
     )
     if isinstance(outcome, Refusal):
         # The same words for an unknown user, a wrong password and a disabled account.

@@ -87,21 +87,17 @@ def _page_number(request: Request, pages: int, default: int) -> int:
     return min(max(number, 0), pages - 1)
 
 
-def _progress(definition: Questionnaire, answers: dict[str, Any]) -> tuple[int, int]:
-    visible = [item for item in visible_items(definition, answers) if item.type != "instruction"]
-    return sum(1 for item in visible if item.id in answers), len(visible)
-
-
 def _context(request: Request, target: Target, definition: Questionnaire, draft: filling.Draft) -> dict[str, Any]:
-    answered, total = _progress(definition, draft.answers)
+    visible = visible_items(definition, draft.answers)
+    questions = [item for item in visible if item.type != "instruction"]
     return {
         "target": target,
         "definition": definition,
         "lang": current_language.get(),
         "answers": draft.answers,
-        "visible_ids": {item.id for item in visible_items(definition, draft.answers)},
-        "answered": answered,
-        "total": total,
+        "visible_ids": {item.id for item in visible},
+        "answered": sum(1 for item in questions if item.id in draft.answers),
+        "total": len(questions),
     }
 
 

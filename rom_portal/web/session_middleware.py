@@ -121,7 +121,8 @@ class SessionMiddleware:
                 clear_cookie = True
             elif isinstance(found, InformantAuth):
                 state["informant"] = found
-                await self.database.write(sessions.touch, found.session_id)
+                if found.stale:
+                    await self.database.write(sessions.touch, found.session_id)
             else:
                 auth_session, user = found
                 if sessions.needs_touch(auth_session):
