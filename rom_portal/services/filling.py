@@ -96,11 +96,13 @@ def registration_of_user(session: Session, user_id: int) -> Registration:
 
 def client_assignment(session: Session, user_id: int, public_id: str) -> Assignment:
     """An assignment of this client, for the client themself (never an informant's): else NotFound."""
-    registration = registration_of_user(session, user_id)
+    # One query on the hot path: scoped to this client through the join, not by id alone.
     assignment = session.exec(
-        select(Assignment).where(
+        select(Assignment)
+        .join(Registration, col(Registration.id) == Assignment.registration_id)
+        .where(
             Assignment.public_id == public_id,
-            Assignment.registration_id == registration.id,
+            Registration.user_id == user_id,
             Assignment.respondent == "self",
         )
     ).first()
