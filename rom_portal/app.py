@@ -21,7 +21,20 @@ from rom_portal.schema import SchemaState, schema_status
 from rom_portal.security.hashing import Hasher
 from rom_portal.security.headers import SecurityHeadersMiddleware
 from rom_portal.settings import Settings
-from rom_portal.web import account, admin, auth, client, errors, filling, informants, onboarding, pages, therapist
+from rom_portal.web import (
+    account,
+    admin,
+    auth,
+    client,
+    client_record,
+    errors,
+    filling,
+    informants,
+    onboarding,
+    pages,
+    plans,
+    therapist,
+)
 from rom_portal.web.language import LanguageMiddleware
 from rom_portal.web.session_middleware import CsrfMiddleware, SessionMiddleware
 from rom_portal.web.templating import Templates
@@ -56,6 +69,8 @@ def routes() -> list[BaseRoute]:
         *account.routes(),
         *onboarding.routes(),
         *therapist.routes(),
+        *client_record.routes(),
+        *plans.routes(),
         *admin.routes(),
         *pages.area_routes(),
         *client.routes(),

@@ -34,6 +34,8 @@ class Registration(SQLModel, table=True):
     sex: str | None = Field(default=None, max_length=16)
     results_visible: bool = Field(default=False)
     show_name_to_informants: bool = Field(default=True)
+    # Given by the client for reminders only ("a questionnaire is waiting"); removed with the registration.
+    reminder_email: str | None = Field(default=None, max_length=254)
 
 
 class ConsentKind(enum.StrEnum):

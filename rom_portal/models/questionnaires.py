@@ -24,6 +24,34 @@ class Respondent(enum.StrEnum):
     informant = "informant"  # a parent, partner, teacher or relative, through a link
 
 
+class MeasurementPlan(SQLModel, table=True):
+    """A questionnaire planned for repeated measurement: every ``interval_weeks`` from ``start_on``.
+
+    The plan's occasions are made as assignments up front (``Assignment.plan_id``), ending at ``end_on`` or after
+    ``occurrences`` times. A one-off plan has no interval. Cancelling removes the occasions nobody started.
+    """
+
+    __tablename__ = "measurement_plan"
+
+    id: int | None = Field(default=None, primary_key=True)
+    public_id: str = Field(default_factory=new_public_id, max_length=24, unique=True, index=True)
+    registration_id: int = Field(sa_column=_registration_fk())
+    questionnaire_key: str = Field(max_length=64)
+    respondent: Respondent = Field(
+        sa_column=Column(Enum(Respondent, name="respondent", native_enum=False, length=16), nullable=False)
+    )
+    informant_label: str = Field(default="", max_length=60)
+    start_on: date
+    interval_weeks: int | None = Field(default=None)  # None: once
+    end_on: date | None = Field(default=None)
+    occurrences: int | None = Field(default=None)
+    # How many days before its due date an occasion opens for the respondent.
+    open_days_before: int = Field(default=7)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_by: int | None = Field(default=None)
+    cancelled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
 class Assignment(SQLModel, table=True):
     """One questionnaire to be filled in once, by the client or by one informant."""
 
@@ -40,8 +68,22 @@ class Assignment(SQLModel, table=True):
     # For informants: the relation as the therapist wrote it ("moeder", "leerkracht").
     informant_label: str = Field(default="", max_length=60)
     due_on: date | None = Field(default=None)
+    # The respondent sees it from this day on (None: at once); planned occasions open a few days before due.
+    opens_on: date | None = Field(default=None)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     created_by: int | None = Field(default=None)  # the therapist's user id (no FK: audit-style reference)
+    plan_id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            Integer,
+            ForeignKey("measurement_plan.id", ondelete="SET NULL", name="fk_assignment_plan_id"),
+            nullable=True,
+            index=True,
+        ),
+    )
+    occasion: int | None = Field(default=None)  # 1, 2, ... within its plan
+    # Set (once, atomically) when a reminder e-mail named this assignment as waiting.
+    reminded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class SubmissionStatus(enum.StrEnum):
@@ -139,3 +181,13 @@ class InformantLink(SQLModel, table=True):
     expires_at: datetime = Field(sa_type=UTCDateTime)
     # Set at submission or at the informant's removal request: after that the link opens nothing.
     closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Reminder(SQLModel, table=True):
+    """That a reminder e-mail went to a client, and when: it caps how many a client gets. No content, no address."""
+
+    __tablename__ = "reminder"
+
+    id: int | None = Field(default=None, primary_key=True)
+    registration_id: int = Field(sa_column=_registration_fk())
+    sent_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
