@@ -139,6 +139,17 @@ class Database:
         job = partial(self._run, False, work, args, kwargs)
         return await anyio.to_thread.run_sync(job, limiter=self._limiter)
 
+    async def lookup(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """A small read by key on a hot path (the session, the form being filled in): like ``read``.
+
+        On SQLite it runs on the calling thread: a reader in WAL mode never waits for a writer, and the hop to
+        a worker thread and back cost more than such a query (measured in benchmarks/README.md). Anything that
+        reads many rows uses ``read``, so the event loop is never held up for long.
+        """
+        if self.is_sqlite:
+            return self._run(False, work, args, kwargs)
+        return await self.read(work, *args, **kwargs)
+
     async def write(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         job = partial(self._run, True, work, args, kwargs)
         if not self.is_sqlite:

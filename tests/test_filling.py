@@ -236,3 +236,27 @@ def test_autosave_saves_the_item_named_even_when_the_whole_form_comes_along(
     response = client.post(_base(phq9) + "/answer", data=form, headers={**HTMX, "X-CSRF-Token": token})
     assert 'id="status-1"' in response.text
     assert _answers(db, phq9) == {"1": 2}
+
+
+def test_two_clients_on_the_same_questionnaire_each_see_only_their_own_answers(
+    app: object, client: TestClient, db: Database, people: People, phq9: Assignment
+) -> None:
+    """Question markup is shared between respondents in the same state: never their answers or addresses."""
+    with db.session(write=True) as session:
+        daves_phq9 = assign(
+            session, app.state.catalogue, Actor(people.bob.id, "therapist"), people.dave_registration, "phq9"
+        )
+    login_as(client, db, people.carol)
+    _fill_all(client, phq9, {"1": 2})
+    carols_page = client.get(_base(phq9)).text
+    client.cookies.clear()
+    login_as(client, db, people.dave)
+    _fill_all(client, daves_phq9, {"1": 0})
+    daves_page = client.get(_base(daves_phq9)).text
+    assert 'name="item-1" value="0" hx-trigger="change" hx-post="' + _base(daves_phq9) + '/answer"' in daves_page
+    assert ' value="0" hx-trigger="change" hx-post="' + _base(daves_phq9) + '/answer" hx-vals' in daves_page
+    assert phq9.public_id not in daves_page and daves_phq9.public_id not in carols_page
+    checked = [line for line in daves_page.splitlines() if 'name="item-1"' in line and " checked" in line]
+    assert len(checked) == 1 and 'value="0"' in checked[0]
+    checked = [line for line in carols_page.splitlines() if 'name="item-1"' in line and " checked" in line]
+    assert len(checked) == 1 and 'value="2"' in checked[0]

@@ -10,18 +10,20 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from sqlalchemy import bindparam
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import Session, col, delete, select, update
+from sqlmodel import Session, col, delete, or_, select, update
 
 from rom_portal.models import (
     Alert,
     Answer,
     Assignment,
     Registration,
+    Respondent,
     Score,
     Submission,
     SubmissionStatus,
@@ -94,21 +96,36 @@ def registration_of_user(session: Session, user_id: int) -> Registration:
     return registration
 
 
-def client_assignment(session: Session, user_id: int, public_id: str) -> Assignment:
-    """An assignment of this client, for the client themself (never an informant's): else NotFound."""
-    # One query on the hot path: scoped to this client through the join, not by id alone.
-    assignment = session.exec(
+@functools.cache
+def _client_assignment_statement() -> Any:
+    # Built once (this runs for every fill-in request); scoped to the client through the join, not by id alone.
+    return (
         select(Assignment)
         .join(Registration, col(Registration.id) == Assignment.registration_id)
         .where(
-            Assignment.public_id == public_id,
-            Registration.user_id == user_id,
-            Assignment.respondent == "self",
+            Assignment.public_id == bindparam("public_id"),
+            Registration.user_id == bindparam("user_id"),
+            Assignment.respondent == Respondent.self,
+            or_(col(Assignment.opens_on).is_(None), col(Assignment.opens_on) <= bindparam("today")),
         )
-    ).first()
+    )
+
+
+def client_assignment(session: Session, user_id: int, public_id: str, today: date) -> Assignment:
+    """An open assignment of this client, for the client themself (never an informant's): else NotFound.
+
+    A planned occasion that has not opened yet (``opens_on`` after ``today``) is not there for the client.
+    """
+    params = {"public_id": public_id, "user_id": user_id, "today": today}
+    assignment = session.exec(_client_assignment_statement(), params=params).first()
     if assignment is None:
         raise NotFound()
     return assignment
+
+
+def client_draft(session: Session, user_id: int, public_id: str, today: date) -> Draft:
+    """``client_assignment`` and its draft in one transaction (the fill-in page needs both)."""
+    return load_draft(session, client_assignment(session, user_id, public_id, today))
 
 
 # --- The draft -------------------------------------------------------------------------------------------
@@ -125,13 +142,22 @@ class Draft:
         return self.submission is not None and self.submission.status is SubmissionStatus.submitted
 
 
+@functools.cache
+def _draft_statement() -> Any:
+    return (
+        select(Submission, Answer.item_id, Answer.value)
+        .outerjoin(Answer, col(Answer.submission_id) == Submission.id)
+        .where(Submission.assignment_id == bindparam("assignment_id"))
+    )
+
+
 def load_draft(session: Session, assignment: Assignment) -> Draft:
-    submission = session.exec(select(Submission).where(Submission.assignment_id == assignment.id)).first()
-    answers: dict[str, Any] = {}
-    if submission is not None:
-        for row in session.exec(select(Answer).where(Answer.submission_id == submission.id)):
-            answers[row.item_id] = json.loads(row.value)
-    return Draft(assignment, submission, answers)
+    """The submission (if any) with its answers, in one query."""
+    rows = session.execute(_draft_statement(), {"assignment_id": assignment.id}).all()
+    if not rows:
+        return Draft(assignment, None)
+    answers = {item_id: json.loads(value) for _, item_id, value in rows if item_id is not None}
+    return Draft(assignment, rows[0][0], answers)
 
 
 def _submission_for_writing(session: Session, assignment: Assignment) -> Submission:
@@ -232,6 +258,15 @@ def save_answers(
     else:
         session.execute(statements.touch_page, {"b_submission": submission_id, "b_now": now, "b_page": page})
     return problems
+
+
+def save_and_reload(
+    session: Session, catalogue: Catalogue, assignment: Assignment, raw: dict[str, Any]
+) -> tuple[dict[str, str], Draft]:
+    """``save_answers``, then the draft as it now stands, read in the same transaction (no second round trip):
+    for an answer that other questions' show-if rules depend on."""
+    problems = save_answers(session, catalogue, assignment, raw)
+    return problems, load_draft(session, assignment)
 
 
 # --- Review and submission -------------------------------------------------------------------------------

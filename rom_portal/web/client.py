@@ -22,6 +22,7 @@ from rom_portal.services.audit import Actor
 from rom_portal.services.client_area import InstrumentResults, Measurement, NotFound
 from rom_portal.web import charts
 from rom_portal.web.access import auth_of, require
+from rom_portal.web.filling import CLIENT_HOME
 
 
 @require(Role.client)
@@ -50,7 +51,7 @@ async def client_results(request: Request) -> Response:
 
 def routes() -> list[BaseRoute]:
     return [
-        Route("/client", client_home, methods=["GET"], name="client_home"),
+        Route(CLIENT_HOME, client_home, methods=["GET"], name="client_home"),
         Route("/client/results", client_results, methods=["GET"], name="client_results"),
     ]
 

@@ -22,6 +22,7 @@ from rom_portal.models import Assignment, Role
 from rom_portal.questionnaires import Item, Questionnaire, visible_items
 from rom_portal.services import filling
 from rom_portal.services.audit import Actor
+from rom_portal.services.client_area import practice_today
 from rom_portal.web.access import auth_of, require
 
 FIELD_PREFIX = "item-"
@@ -41,6 +42,7 @@ class Target:
     done_url: str
     about: str | None = None  # for informants: the roepnaam of the client the questionnaire is about
     back_url: str | None = None
+    draft: filling.Draft | None = None  # read together with the assignment, when the view shows the page as is
 
 
 def problem_message(item: Item | None, core_message: str) -> str:
@@ -105,7 +107,7 @@ async def show_page(
     request: Request, target: Target, *, errors: dict[str, str] | None = None, status: int = 200
 ) -> Response:
     state = request.app.state
-    draft = await state.db.read(filling.load_draft, target.assignment)
+    draft = target.draft if target.draft is not None else await state.db.read(filling.load_draft, target.assignment)
     if draft.submitted:
         return RedirectResponse(target.done_url, status_code=303)
     definition = filling.definition_of(state.catalogue, target.assignment)
@@ -165,16 +167,20 @@ async def autosave(request: Request, target: Target) -> Response:
     value = _raw_value(form, item)
     if _broken(value):
         return _status(request, item_id, problem_message(item, "broken text"), 422)
+    changed = filling.dependants(definition, item_id)
     try:
-        problems = await state.db.write(filling.save_answers, state.catalogue, target.assignment, {item_id: value})
+        if changed:
+            problems, draft = await state.db.write(
+                filling.save_and_reload, state.catalogue, target.assignment, {item_id: value}
+            )
+        else:
+            problems = await state.db.write(filling.save_answers, state.catalogue, target.assignment, {item_id: value})
     except filling.Locked:
         return _status(request, item_id, _("This questionnaire has already been sent. Nothing was changed."), 409)
     if problems:
         return _status(request, item_id, problem_message(item, problems[item_id]), 422)
-    changed = filling.dependants(definition, item_id)
     if not changed:
         return _status(request, item_id, "", 200)
-    draft = await state.db.read(filling.load_draft, target.assignment)
     context = _context(request, target, definition, draft)
     context.update(item_id=item_id, error="", oob_items=changed, errors={})
     return state.templates.render(request, "fill/_saved.html", context)
@@ -221,14 +227,21 @@ async def show_done(request: Request, target: Target) -> Response:
 # --- The client's own questionnaires ----------------------------------------------------------------------
 
 
-async def _client_target(request: Request) -> Target:
+async def _client_target(request: Request, *, with_draft: bool = False) -> Target:
     auth = auth_of(request)
     public_id = request.path_params["public_id"]
+    state = request.app.state
+    today = practice_today(state.settings.timezone)
+    draft = None
     try:
-        assignment = await request.app.state.db.read(filling.client_assignment, auth.user_id, public_id)
+        if with_draft:
+            draft = await state.db.lookup(filling.client_draft, auth.user_id, public_id, today)
+            assignment = draft.assignment
+        else:
+            assignment = await state.db.lookup(filling.client_assignment, auth.user_id, public_id, today)
     except filling.NotFound:
         raise HTTPException(404) from None
-    base = str(request.app.url_path_for("fill_page", public_id=public_id))
+    base = CLIENT_BASE.format(public_id=assignment.public_id)  # formatted here: url_path_for walks every route
     return Target(
         assignment=assignment,
         actor=Actor(auth.user_id, Role.client.value, "web:fill"),
@@ -237,14 +250,16 @@ async def _client_target(request: Request) -> Target:
         review_url=f"{base}/review",
         submit_url=f"{base}/submit",
         done_url=f"{base}/done",
-        back_url=str(request.app.url_path_for("client_home")),
+        back_url=CLIENT_HOME,
+        draft=draft,
     )
 
 
 @require(Role.client)
 async def client_page(request: Request) -> Response:
-    target = await _client_target(request)
-    return await (save_page(request, target) if request.method == "POST" else show_page(request, target))
+    if request.method == "POST":
+        return await save_page(request, await _client_target(request))
+    return await show_page(request, await _client_target(request, with_draft=True))
 
 
 @require(Role.client)
@@ -267,8 +282,12 @@ async def client_done(request: Request) -> Response:
     return await show_done(request, await _client_target(request))
 
 
+CLIENT_BASE = "/client/questionnaires/{public_id}"
+CLIENT_HOME = "/client"
+
+
 def routes() -> list[BaseRoute]:
-    base = "/client/questionnaires/{public_id}"
+    base = CLIENT_BASE
     return [
         Route(base, client_page, methods=["GET", "POST"], name="fill_page"),
         Route(f"{base}/answer", client_answer, methods=["POST"], name="fill_answer"),

@@ -134,7 +134,7 @@ def _link_closed(request: Request) -> Response:
 
 async def _target(request: Request, informant: InformantAuth) -> Target | None:
     try:
-        form = await request.app.state.db.read(informants.form_of, informant)
+        form = await request.app.state.db.lookup(informants.form_of, informant)
     except NotFound:
         return None
 

@@ -116,7 +116,7 @@ class SessionMiddleware:
         token = _token_from_cookie(scope, self.cookie)
         clear_cookie = False
         if token:
-            found = await self.database.read(sessions.find, token, self.timeouts)
+            found = await self.database.lookup(sessions.find, token, self.timeouts)
             if found is None:
                 clear_cookie = True
             elif isinstance(found, InformantAuth):

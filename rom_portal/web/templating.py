@@ -18,6 +18,7 @@ from rom_portal import __version__, i18n
 from rom_portal.i18n import gettext as _
 from rom_portal.labels import format_day, format_when, role_label
 from rom_portal.paths import resource_dir
+from rom_portal.web.question_markup import QuestionMarkup
 
 
 @cache
@@ -125,6 +126,7 @@ class Templates:
         self.env.globals["crisis_text"] = lambda: crisis_text or default_crisis_text()
         self.env.filters["datetime"] = lambda value: format_when(value, timezone)
         self.env.filters["day"] = lambda value: format_day(value, timezone)
+        self.env.globals["question"] = QuestionMarkup(self.env)
 
     def render(
         self,
