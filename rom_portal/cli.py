@@ -194,9 +194,20 @@ def _check_secret(settings: Settings) -> tuple[bool, str]:
     return True, f"secret key present ({source})"
 
 
+def _check_reminders(settings: Settings) -> tuple[bool, str]:
+    from rom_portal.mail import SmtpConfig
+
+    config = SmtpConfig.from_settings(settings)
+    if config is None:
+        return True, "reminder e-mails off (ROM_PORTAL_SMTP_HOST not set)"
+    if not settings.public_url:
+        return False, "reminder e-mails need ROM_PORTAL_PUBLIC_URL: the e-mail says where to log in"
+    return True, f"reminder e-mails through {config.describe()}"
+
+
 @main.command()
 def check() -> None:
-    """Check the configuration: secret, database, schema and HTTPS settings."""
+    """Check the configuration: secret, database, schema, HTTPS and reminder e-mail settings."""
     settings = load_settings()
     results: list[tuple[bool, str]] = [_check_secret(settings)]
     database = _open_database(settings)
@@ -222,6 +233,7 @@ def check() -> None:
         )
     else:
         results.append((True, "HTTPS: Secure cookies and HSTS on; serve behind a TLS reverse proxy"))
+    results.append(_check_reminders(settings))
     if settings.forwarded_allow_ips.strip() == "*":
         results.append(
             (False, "ROM_PORTAL_FORWARDED_ALLOW_IPS is *: anyone can forge client addresses; name your proxy")
@@ -264,3 +276,79 @@ def demo(host: str, port: int) -> None:
 
 main.add_command(questionnaires)
 main.add_command(score)
+
+
+def _plural(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
+@main.group()
+def reminders() -> None:
+    """Reminder e-mails for clients who gave an address for them (see "Reminders" in README.md)."""
+
+
+@reminders.command("send")
+@click.option("--dry-run", is_flag=True, help="Only count who would get a reminder now; send and change nothing.")
+def reminders_send(dry_run: bool) -> None:
+    """E-mail clients that a questionnaire is waiting. Run it from cron or a systemd timer.
+
+    A questionnaire is named in at most one reminder, a client gets at most one e-mail per run and at most
+    ROM_PORTAL_REMINDER_LIMIT in any 30 days; runs at the same time never send the same reminder.
+    The e-mail says only that something is waiting, and the portal's address.
+
+    Exit status: 0 when done, also when reminders are off (ROM_PORTAL_SMTP_HOST not set);
+    1 when the mail server or the configuration failed (questionnaires already claimed are not sent again).
+    """
+    from rom_portal.mail import MailServerError, SmtpConfig
+    from rom_portal.models.base import utcnow
+    from rom_portal.services.client_area import practice_today
+    from rom_portal.services.reminders import due, send_reminders
+
+    settings = load_settings()
+    config = SmtpConfig.from_settings(settings)
+    if config is None:
+        click.echo("reminders are off: ROM_PORTAL_SMTP_HOST is not set; nothing sent")
+        return
+    if not settings.public_url:
+        raise CliError("reminders need ROM_PORTAL_PUBLIC_URL: the e-mail tells clients where to log in")
+    database = _open_database(settings)
+    try:
+        _require_current_schema(database)
+        _refuse_demo_database(database)
+        today = practice_today(settings.timezone)
+        if dry_run:
+            with database.session() as session:
+                plan = due(session, today, utcnow(), settings.reminder_limit)
+            click.echo(
+                f"dry run: {_plural(len(plan.clients), 'client', 'clients')} would get a reminder "
+                f"({_plural(plan.questionnaires, 'questionnaire', 'questionnaires')}); "
+                f"{_plural(plan.at_limit, 'client', 'clients')} at the limit; nothing sent"
+            )
+            return
+        try:
+            report = send_reminders(
+                database,
+                config,
+                public_url=settings.public_url,
+                limit=settings.reminder_limit,
+                default_language=settings.default_language,
+                today=today,
+            )
+        except MailServerError as exc:
+            raise CliError(f"mail: {exc}; nothing sent") from None
+    finally:
+        database.dispose()
+    for line in report.failed:
+        click.echo(f"rom-portal: {line}", err=True)
+    if report.stopped:
+        click.echo(f"rom-portal: {report.stopped}", err=True)
+    summary = (
+        f"sent {_plural(report.sent, 'reminder', 'reminders')} "
+        f"({_plural(report.questionnaires, 'questionnaire', 'questionnaires')}); "
+        f"{_plural(report.at_limit, 'client', 'clients')} at the limit"
+    )
+    if report.failed:
+        summary += f"; {len(report.failed)} not sent"
+    click.echo(summary)
+    if report.failed or report.stopped:
+        _exit(1)

@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlmodel import Session, col, select, update
+from sqlmodel import Session, col, select
 
+from rom_portal.demo_caseload import Measured, Planned, phq9, plan, seed_caseload, spread, submit_history
 from rom_portal.labels import role_label
-from rom_portal.models import Answer, Assignment, PortalMeta, Registration, Respondent, Role, User
+from rom_portal.models import Assignment, PortalMeta, Registration, Respondent, Role, User
 from rom_portal.models.base import utcnow
 from rom_portal.models.meta import DEMO_KEY
 from rom_portal.paths import resource_dir
@@ -22,7 +23,7 @@ from rom_portal.security.totp import current_code
 from rom_portal.services.assignments import assign
 from rom_portal.services.audit import Actor
 from rom_portal.services.consent import record_privacy_statement
-from rom_portal.services.filling import save_answers, submit
+from rom_portal.services.filling import save_answers
 from rom_portal.services.informants import DEMO_INFORMANT_CODE, DEMO_INFORMANT_TOKEN, seed_demo_informant
 
 DEMO_DATABASE_FILE = "rom_portal_demo.db"
@@ -110,6 +111,8 @@ def seed_demo(session: Session, catalogue: Catalogue | None = None) -> None:
     catalogue = catalogue or load_catalogue(resource_dir("questionnaires"))
     _seed_client_questionnaires(session, catalogue)
     _seed_informant(session, catalogue)
+    therapist = session.exec(select(User).where(User.username == "demo-behandelaar")).one()
+    seed_caseload(session, catalogue, therapist)
 
 
 @dataclass(frozen=True)
@@ -139,32 +142,17 @@ _PHQ9_TOTALS = ((112, 19), (84, 16), (56, 12), (21, 8))  # (days ago, total)
 _GAD7_TOTALS = ((110, 14), (68, 10), (19, 6))
 
 
-def _spread(total: int, item_ids: list[str]) -> dict[str, int]:
-    """Answers (0-3) over ``item_ids`` adding up to ``total``."""
-    base, extra = divmod(total, len(item_ids))
-    return {item_id: base + (1 if index < extra else 0) for index, item_id in enumerate(item_ids)}
-
-
-def _phq9_answers(total: int) -> dict[str, int]:
-    # Item 9 (thoughts of self-harm) stays 0: the demo must not raise crisis alerts.
-    answers = _spread(total, [str(n) for n in range(1, 9)])
-    return {**answers, "9": 0, "10": 2 if total >= 15 else 1}
-
-
 def _gad7_answers(total: int) -> dict[str, int]:
-    return {**_spread(total, [str(n) for n in range(1, 8)]), "difficulty": 2 if total >= 15 else 1}
+    return {**spread(total, [str(n) for n in range(1, 8)]), "difficulty": 2 if total >= 15 else 1}
 
 
 def _seed_client_questionnaires(session: Session, catalogue: Catalogue | None = None) -> None:
     """Open and completed questionnaires for demo-client, once (skipped when the client has any)."""
-    row = session.exec(
-        select(Registration, User)
-        .join(User, col(User.id) == Registration.user_id)
-        .where(User.username == "demo-client")
+    registration = session.exec(
+        select(Registration).join(User, col(User.id) == Registration.user_id).where(User.username == "demo-client")
     ).first()
-    if row is None:
+    if registration is None:
         return
-    registration, client = row
     assert registration.id is not None
     mine = select(Assignment.id).where(
         Assignment.registration_id == registration.id, Assignment.respondent == Respondent.self
@@ -172,20 +160,16 @@ def _seed_client_questionnaires(session: Session, catalogue: Catalogue | None = 
     if session.exec(mine.limit(1)).first() is not None:
         return
     catalogue = catalogue or load_catalogue(resource_dir("questionnaires"))
+    therapist_user = session.get(User, registration.therapist_id)
+    assert therapist_user is not None
     therapist = Actor(registration.therapist_id, Role.therapist.value, "demo")
-    actor = Actor(client.id, Role.client.value, "demo")
+    # Item 9 (thoughts of self-harm) stays 0 for the client who logs in: her story raises no crisis alert.
+    history = [Measured("phq9", days, phq9(total)) for days, total in _PHQ9_TOTALS]
+    history += [Measured("gad7", days, _gad7_answers(total)) for days, total in _GAD7_TOTALS]
+    for measured in history:
+        submit_history(session, catalogue, therapist_user, registration, measured)
+    plan(session, catalogue, therapist_user, registration, Planned("phq9", 46, 6, 3))
     now = utcnow()
-    filled = [("phq9", days, _phq9_answers(total)) for days, total in _PHQ9_TOTALS]
-    filled += [("gad7", days, _gad7_answers(total)) for days, total in _GAD7_TOTALS]
-    for key, days_ago, answers in filled:
-        when = now - timedelta(days=days_ago)
-        assignment = assign(session, catalogue, therapist, registration, key, due_on=(when + timedelta(days=2)).date())
-        assignment.created_at = when - timedelta(days=5)
-        save_answers(session, catalogue, assignment, answers)
-        submission = submit(session, catalogue, assignment, actor).submission
-        submission.started_at = when - timedelta(minutes=9)
-        submission.updated_at = submission.submitted_at = when
-        session.exec(update(Answer).where(col(Answer.submission_id) == submission.id).values(updated_at=when))
     today = now.date()
     assign(session, catalogue, therapist, registration, "phq9", due_on=today + timedelta(days=4))
     overdue = assign(session, catalogue, therapist, registration, "who5", due_on=today - timedelta(days=3))

@@ -81,6 +81,32 @@ def _parse_text(value: str) -> str:
     return value.strip()
 
 
+SMTP_SECURITY = ("starttls", "tls", "none")
+# Plain SMTP (no TLS) only to a relay on this machine: an address must never cross a network unencrypted.
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def _parse_smtp_security(value: str) -> str:
+    value = value.strip().lower()
+    if value not in SMTP_SECURITY:
+        raise ValueError(f"expected one of {', '.join(SMTP_SECURITY)}")
+    return value
+
+
+def _parse_smtp_port(value: str) -> int:
+    """0 (or empty): the usual port of the security mode (587 STARTTLS, 465 TLS, 25 plain)."""
+    return _parse_int(0, 65535)(value) if value.strip() else 0
+
+
+def _parse_mail_address(value: str) -> str:
+    from rom_portal.mail import plausible_address
+
+    value = value.strip()
+    if value and not plausible_address(value):
+        raise ValueError("expected one e-mail address, e.g. portal@praktijk.nl")
+    return value
+
+
 @dataclass(frozen=True)
 class SettingSpec:
     field: str
@@ -177,6 +203,39 @@ SETTINGS: tuple[SettingSpec, ...] = (
         _parse_int(1, 90),
     ),
     SettingSpec("reset_code_hours", "72", "Hours a password reset code stays valid.", _parse_int(1, 24 * 14)),
+    SettingSpec(
+        "smtp_host",
+        "",
+        "Mail server for reminder e-mails. When empty, no e-mail is ever sent.",
+        _parse_text,
+    ),
+    SettingSpec(
+        "smtp_port",
+        "0",
+        "Port of the mail server; 0: the usual one for the security mode (587, 465 or 25).",
+        _parse_smtp_port,
+    ),
+    SettingSpec(
+        "smtp_security",
+        "starttls",
+        "starttls (upgrade to TLS, the default), tls (TLS from the start) or none (only to a relay on localhost).",
+        _parse_smtp_security,
+    ),
+    SettingSpec("smtp_username", "", "User name at the mail server; empty: no login.", _parse_text),
+    SettingSpec("smtp_password", "", "Password at the mail server.", _parse_text, secret=True),
+    SettingSpec(
+        "smtp_from",
+        "",
+        "Sender address of reminder e-mails, e.g. no-reply@praktijk.nl (required with ROM_PORTAL_SMTP_HOST).",
+        _parse_mail_address,
+    ),
+    SettingSpec("smtp_timeout", "30", "Seconds to wait for the mail server before giving up.", _parse_int(1, 300)),
+    SettingSpec(
+        "reminder_limit",
+        "4",
+        "At most this many reminder e-mails go to one client in any 30 days.",
+        _parse_int(1, 30),
+    ),
 )
 
 
@@ -199,6 +258,14 @@ class Settings:
     session_max_hours: int
     invitation_days: int
     reset_code_hours: int
+    smtp_host: str = ""
+    smtp_port: int = 0
+    smtp_security: str = "starttls"
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_from: str = ""
+    smtp_timeout: int = 30
+    reminder_limit: int = 4
     # Where the secret came from (for `rom-portal check`); never the secret itself.
     secret_key_source: str = "environment"  # noqa: S105 (a description, not a secret)
     # Set by `rom-portal demo` only, never from the environment: demo accounts exist only in demo mode.
@@ -217,6 +284,16 @@ class Settings:
     @property
     def database_kind(self) -> str:
         return "sqlite" if self.is_sqlite else "postgresql"
+
+    @property
+    def mail_configured(self) -> bool:
+        """A mail server is set (the sender is then required)."""
+        return bool(self.smtp_host)
+
+    @property
+    def reminders_enabled(self) -> bool:
+        """Reminder e-mails can go out: a mail server, and the portal's address to put in them."""
+        return self.mail_configured and bool(self.public_url)
 
 
 def sqlite_path(database_url: str) -> Path | None:
@@ -266,6 +343,20 @@ def load_or_create_secret(path: Path) -> str:
     return value
 
 
+def _check_mail(values: Mapping[str, Any]) -> None:
+    host = values.get("smtp_host") or ""
+    if not host:
+        return
+    if not values.get("smtp_from"):
+        raise SettingsError("ROM_PORTAL_SMTP_FROM: set the sender address when ROM_PORTAL_SMTP_HOST is set")
+    if values.get("smtp_security") == "none" and host.lower() not in LOCAL_HOSTS:
+        raise SettingsError(
+            "ROM_PORTAL_SMTP_SECURITY: none (no TLS) is only allowed for a relay on localhost; use starttls or tls"
+        )
+    if values.get("smtp_password") and not values.get("smtp_username"):
+        raise SettingsError("ROM_PORTAL_SMTP_USERNAME: set it together with the SMTP password")
+
+
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Parse every setting strictly; unknown ``ROM_PORTAL_*`` names are an error (typos must not pass)."""
     environ = os.environ if environ is None else environ
@@ -300,4 +391,5 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         secret_source = f"file {path}"
     if len(values["secret_key"]) < 32:
         raise SettingsError("ROM_PORTAL_SECRET_KEY: must be at least 32 characters")
+    _check_mail(values)
     return Settings(**values, secret_key_source=secret_source, **overrides)

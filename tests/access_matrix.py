@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 
 PUBLIC = "public"  # anyone, logged in or not
 HALF = "half"  # any logged-in user, also before the second factor
@@ -61,6 +62,9 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/account/password"): rule(ANY),
     ("POST", "/account/recovery-codes"): rule(ANY),
     ("POST", "/account/code/remove"): rule(ANY),
+    ("GET", "/account/reminders"): rule(CLIENT),
+    ("POST", "/account/reminders"): rule(CLIENT, form={"email": "carol@example.org"}),
+    ("POST", "/account/reminders/remove"): rule(CLIENT),
     ("GET", "/client"): rule(CLIENT),
     ("GET", "/client/results"): rule(CLIENT),
     ("GET", "/research"): rule(RESEARCHER),
@@ -76,6 +80,31 @@ MATRIX: dict[tuple[str, str], Rule] = {
         THERAPIST,
         params=lambda o: {"public_id": o["carol_public_id"]},
         foreign=lambda o: {"public_id": o["dave_public_id"]},
+    ),
+    # The therapist's record of one client (results, answers, alerts, settings, report).
+    **{
+        ("GET", "/therapist/clients/{public_id}" + tail): rule(
+            THERAPIST,
+            params=lambda o: {"public_id": o["carol_public_id"]},
+            foreign=lambda o: {"public_id": o["dave_public_id"]},
+        )
+        for tail in ("", "/report")
+    },
+    ("GET", "/therapist/clients/{public_id}/submissions/{assignment_id}"): rule(
+        THERAPIST,
+        params=lambda o: {"public_id": o["carol_public_id"], "assignment_id": o["carol_submitted"]},
+        foreign=lambda o: {"public_id": o["dave_public_id"], "assignment_id": o["dave_submitted"]},
+    ),
+    ("POST", "/therapist/clients/{public_id}/settings"): rule(
+        THERAPIST,
+        params=lambda o: {"public_id": o["carol_public_id"]},
+        foreign=lambda o: {"public_id": o["dave_public_id"]},
+        form={"results_visible": "1", "show_name_to_informants": "1"},
+    ),
+    ("POST", "/therapist/alerts/{alert_id:int}/acknowledge"): rule(
+        THERAPIST,
+        params=lambda o: {"alert_id": o["carol_alert"]},
+        foreign=lambda o: {"alert_id": o["dave_alert"]},
     ),
     ("GET", "/admin"): rule(ADMIN),
     ("POST", "/admin/users"): rule(ADMIN),
@@ -121,6 +150,32 @@ MATRIX: dict[tuple[str, str], Rule] = {
         params=lambda o: {"public_id": o["carol_public_id"]},
         foreign=lambda o: {"public_id": o["dave_public_id"]},
         form={"questionnaire": "iqcode16", "relation": "moeder"},
+    ),
+    # Measurement plans: each client's plans and occasions are reached through the therapist's own client only.
+    ("GET", "/therapist/clients/{public_id}/plans"): rule(
+        THERAPIST,
+        params=lambda o: {"public_id": o["carol_public_id"]},
+        foreign=lambda o: {"public_id": o["dave_public_id"]},
+    ),
+    ("POST", "/therapist/clients/{public_id}/plans"): rule(
+        THERAPIST,
+        params=lambda o: {"public_id": o["carol_public_id"]},
+        foreign=lambda o: {"public_id": o["dave_public_id"]},
+        form={"questionnaire": "phq9", "respondent": "self", "schedule": "once", "start": date.today().isoformat()},
+    ),
+    **{
+        ("POST", "/therapist/clients/{public_id}/plans/{plan_id}/" + action): rule(
+            THERAPIST,
+            params=lambda o: {"public_id": o["carol_public_id"], "plan_id": o["carol_plan"]},
+            foreign=lambda o: {"public_id": o["dave_public_id"], "plan_id": o["dave_plan"]},
+            form={"interval": "4", "count": "2"} if action == "change" else None,
+        )
+        for action in ("change", "cancel")
+    },
+    ("POST", "/therapist/clients/{public_id}/plans/occasions/{occasion_id}/link"): rule(
+        THERAPIST,
+        params=lambda o: {"public_id": o["carol_public_id"], "occasion_id": o["carol_occasion"]},
+        foreign=lambda o: {"public_id": o["dave_public_id"], "occasion_id": o["dave_occasion"]},
     ),
     ("GET", "/i/{token}"): rule(PUBLIC, params=lambda o: {"token": o["informant_token"]}),
     ("POST", "/i/{token}"): rule(PUBLIC, params=lambda o: {"token": o["informant_token"]}, form={"code": "0000-0000"}),

@@ -7,19 +7,22 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
-from sqlmodel import select
+from sqlmodel import Session, select
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from rom_portal.app import Portal
 from rom_portal.db import Database
-from rom_portal.models import AuthSession, InformantLink, Invitation, Registration, Respondent, User
+from rom_portal.models import Alert, Assignment, AuthSession, InformantLink, Invitation, Registration, Respondent, User
 from rom_portal.models.base import utcnow
 from rom_portal.paths import resource_dir
-from rom_portal.questionnaires import load_catalogue
+from rom_portal.questionnaires import Catalogue, load_catalogue
 from rom_portal.security.tokens import hash_code, hash_token, new_token
+from rom_portal.services import plans
 from rom_portal.services.assignments import assign
 from rom_portal.services.audit import Actor
+from rom_portal.services.client_area import practice_today
+from rom_portal.services.filling import save_answers, submit
 from rom_portal.web.session_middleware import anonymous_serializer
 from tests.access_matrix import ANY, HALF, MATRIX, Rule
 from tests.conftest import BASE_URL, People, login_as
@@ -62,6 +65,14 @@ def objects(db: Database, people: People) -> dict[str, object]:
         dave_assignment = assign(
             session, catalogue, Actor(people.bob.id, "therapist"), people.dave_registration, "phq9"
         )
+        # A submitted PHQ-9 with a critical answer (an alert) for each client, for the client record's routes.
+        submitted = {
+            name: _submitted_with_alert(session, catalogue, therapist, registration)
+            for name, therapist, registration in (
+                ("carol", people.alice, people.carol_registration),
+                ("dave", people.bob, people.dave_registration),
+            )
+        }
         informant_token = new_token()
         informant_assignment = assign(
             session,
@@ -91,7 +102,42 @@ def objects(db: Database, people: People) -> dict[str, object]:
         "bob_id": people.bob.id,
         "carol_id": people.carol.id,
         "informant_token": informant_token,
+        "carol_submitted": submitted["carol"][0],
+        "dave_submitted": submitted["dave"][0],
+        "carol_alert": submitted["carol"][1],
+        "dave_alert": submitted["dave"][1],
+        **_plans(db, people),
     }
+
+
+def _plans(db: Database, people: People) -> dict[str, object]:
+    """A repeating informant plan for carol and for dave, whose first occasion is open today."""
+    catalogue = load_catalogue(resource_dir("questionnaires"))
+    today = practice_today("Europe/Amsterdam")
+    spec = plans.PlanSpec("iqcode16", Respondent.informant, "broer", plans.Schedule(today, plans.Repeat(4, None, 2)))
+    found: dict[str, object] = {}
+    with db.session(write=True) as session:
+        for name, therapist, registration in (
+            ("carol", people.alice, people.carol_registration),
+            ("dave", people.bob, people.dave_registration),
+        ):
+            actor = Actor(therapist.id, "therapist")
+            plan = plans.create_plan(session, catalogue, actor, registration.public_id, spec, today)
+            first = session.exec(select(Assignment).where(Assignment.plan_id == plan.id, Assignment.occasion == 1))
+            found[f"{name}_plan"] = plan.public_id
+            found[f"{name}_occasion"] = first.one().public_id
+    return found
+
+
+def _submitted_with_alert(
+    session: Session, catalogue: Catalogue, therapist: User, registration: Registration
+) -> tuple[str, int]:
+    assignment = assign(session, catalogue, Actor(therapist.id, "therapist"), registration, "phq9")
+    answers = {str(n): 1 for n in range(1, 11)}
+    save_answers(session, catalogue, assignment, answers)
+    submission = submit(session, catalogue, assignment, Actor(None, "client")).submission
+    alert = session.exec(select(Alert).where(Alert.submission_id == submission.id)).one()
+    return assignment.public_id, alert.id
 
 
 def _path(template: str, params: dict[str, object]) -> str:

@@ -290,12 +290,15 @@ def test_demo_seeding_is_idempotent_and_tells_a_story(app: Portal, client: TestC
     assert _counts(db) == first
     with db.session() as session:
         demo_client = session.exec(select(User).where(User.username == "demo-client")).one()
+        hers = select(Registration.id).where(Registration.user_id == demo_client.id).scalar_subquery()
         submitted = session.exec(
             select(Submission)
-            .where(Submission.status == SubmissionStatus.submitted)
+            .where(Submission.status == SubmissionStatus.submitted, Submission.registration_id == hers)
             .order_by(col(Submission.submitted_at))
         ).all()
-        drafts = session.exec(select(Submission).where(Submission.status == SubmissionStatus.draft)).all()
+        drafts = session.exec(
+            select(Submission).where(Submission.status == SubmissionStatus.draft, Submission.registration_id == hers)
+        ).all()
     assert len(submitted) == 7 and len(drafts) == 1
     assert all(s.submitted_at is not None and s.submitted_at < utcnow() - timedelta(days=14) for s in submitted)
 

@@ -1,10 +1,11 @@
-"""Giving a client a questionnaire to fill in (once; planned series come with the therapist workspace)."""
+"""Giving a client a questionnaire to fill in: once, or as one occasion of a measurement plan."""
 
 from __future__ import annotations
 
 from datetime import date
 
-from sqlmodel import Session, select
+from sqlalchemy import ColumnElement, or_
+from sqlmodel import Session, col, select
 
 from rom_portal.models import Assignment, Registration, Respondent
 from rom_portal.questionnaires import Catalogue
@@ -25,6 +26,9 @@ def assign(
     due_on: date | None = None,
     respondent: Respondent = Respondent.self,
     informant_label: str = "",
+    opens_on: date | None = None,
+    plan_id: int | None = None,
+    occasion: int | None = None,
 ) -> Assignment:
     """A new assignment of the latest version of ``questionnaire_key``; the caller has checked the caseload."""
     if questionnaire_key not in catalogue:
@@ -38,12 +42,23 @@ def assign(
         respondent=respondent,
         informant_label=informant_label,
         due_on=due_on,
+        opens_on=opens_on,
+        plan_id=plan_id,
+        occasion=occasion,
         created_by=actor.user_id,
     )
     session.add(assignment)
     session.flush()
     record(session, actor, "create", "assignment", assignment.id, registration_id=registration.id)
     return assignment
+
+
+def opened_by(today: date) -> ColumnElement[bool]:
+    """SQL condition: the assignment is there for its respondent on ``today`` (the practice's date).
+
+    A planned occasion opens a few days before its due date; anything without ``opens_on`` is open at once.
+    """
+    return or_(col(Assignment.opens_on).is_(None), col(Assignment.opens_on) <= today)
 
 
 def assignments_of(session: Session, registration_id: int, respondent: Respondent | None = None) -> list[Assignment]:

@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 
 from rom_portal.models import Assignment, Registration, Respondent, Score, Submission, SubmissionStatus
 from rom_portal.questionnaires import Band, Catalogue, LocalText, Questionnaire, Scale, scale_range
+from rom_portal.services.assignments import opened_by
 from rom_portal.services.audit import Actor, record
 from rom_portal.services.filling import NotFound, registration_of_user
 
@@ -82,7 +83,11 @@ def home_of(session: Session, catalogue: Catalogue, user_id: int, today: date) -
     rows = session.exec(
         select(Assignment, Submission)
         .join(Submission, col(Submission.assignment_id) == Assignment.id, isouter=True)
-        .where(Assignment.registration_id == registration.id, Assignment.respondent == Respondent.self)
+        .where(
+            Assignment.registration_id == registration.id,
+            Assignment.respondent == Respondent.self,
+            opened_by(today),  # a planned occasion is listed from its opening day on
+        )
         .order_by(col(Assignment.created_at), col(Assignment.id))
     ).all()
     open_ones: list[OpenQuestionnaire] = []

@@ -15,7 +15,7 @@ exception, and a refused code must still commit its throttle count.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlmodel import Session, col, delete, select
 
@@ -41,7 +41,7 @@ from rom_portal.security.sessions import InformantAuth
 from rom_portal.security.throttle import Locked
 from rom_portal.security.tokens import hash_code, hash_token, new_code, new_token, same
 from rom_portal.services import filling
-from rom_portal.services.assignments import assign
+from rom_portal.services.assignments import assign, opened_by
 from rom_portal.services.audit import Actor, record
 from rom_portal.services.onboarding import NotFound, clean_text, code_address_key, registration_of
 
@@ -128,13 +128,69 @@ def issue(
         respondent=Respondent.informant,
         informant_label=relation,
     )
+    return _hand_out(session, actor, registration, assignment, valid_for)
+
+
+def _hand_out(
+    session: Session, actor: Actor, registration: Registration, assignment: Assignment, valid_for: timedelta
+) -> IssuedLink:
+    """A new link and code for ``assignment`` (an informant assignment of ``registration``)."""
     token, code = new_token(), new_code(groups=CODE_GROUPS)
     link = _new_link(session, assignment, token, code, utcnow() + valid_for)
     record(session, actor, "create", "informant_link", link.id, registration_id=registration.id)
     client = session.get(User, registration.user_id)
     name = client.display_name if client else ""
-    key = assignment.questionnaire_key
-    return IssuedLink(token, code, relation, key, link.expires_at, name, registration.show_name_to_informants)
+    return IssuedLink(
+        token,
+        code,
+        assignment.informant_label,
+        assignment.questionnaire_key,
+        link.expires_at,
+        name,
+        registration.show_name_to_informants,
+    )
+
+
+class AlreadySent(Exception):
+    """The informant has sent this questionnaire: a new link would have nothing to fill in."""
+
+
+def issue_for_assignment(
+    session: Session, actor: Actor, public_id: str, assignment_public_id: str, valid_for: timedelta, today: date
+) -> IssuedLink:
+    """A link and code for an existing informant assignment (a planned occasion) of the actor's own client.
+
+    NotFound for anything out of reach and for an occasion that has not opened yet (``today`` is the
+    practice's date). A link given out before stops working: only one link per assignment, so an informant
+    who lost theirs gets a new one; what was already entered stays with the questionnaire.
+    """
+    assert actor.user_id is not None and actor.role == Role.therapist.value
+    registration = registration_of(session, actor.user_id, public_id)
+    assignment = session.exec(
+        select(Assignment)
+        .where(
+            Assignment.public_id == assignment_public_id,
+            Assignment.registration_id == registration.id,
+            Assignment.respondent == Respondent.informant,
+            opened_by(today),
+        )
+        .with_for_update()  # two clicks at once: the second waits, then replaces the first one's link
+    ).first()
+    if assignment is None:
+        raise NotFound
+    submitted = session.exec(
+        select(Submission.id).where(
+            Submission.assignment_id == assignment.id, Submission.status == SubmissionStatus.submitted
+        )
+    ).first()
+    if submitted is not None:
+        raise AlreadySent
+    old = session.exec(select(InformantLink).where(InformantLink.assignment_id == assignment.id)).first()
+    if old is not None:
+        # Deleting the row ends the sessions opened with it too (ON DELETE CASCADE).
+        session.exec(delete(InformantLink).where(col(InformantLink.id) == old.id))
+        record(session, actor, "delete", "informant_link", old.id, registration_id=registration.id)
+    return _hand_out(session, actor, registration, assignment, valid_for)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""A user's own account: overview, language, password, active sessions, second factor."""
+"""A user's own account: overview, language, password, active sessions, second factor, reminder address."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from rom_portal.i18n import gettext as _
+from rom_portal.mail import mask_address
+from rom_portal.models import Role
 from rom_portal.security.passwords import password_problem
-from rom_portal.services import accounts
+from rom_portal.services import accounts, reminders
 from rom_portal.services.accounts import AccountError
+from rom_portal.services.audit import Actor
 from rom_portal.web.access import auth_of, require
 from rom_portal.web.messages import locked_message
 from rom_portal.web.session_middleware import set_session_cookie
@@ -22,16 +25,29 @@ def _notice(request: Request) -> str:
         "password_changed": _("Your password is changed. Your other sessions are ended."),
         "language_saved": _("Your language is saved."),
         "second_factor_removed": _("Two-step verification is off."),
+        "reminder_saved": _("Your e-mail address for reminders is saved."),
+        "reminder_removed": _("Your e-mail address is removed. You get no more reminders."),
     }.get(request.query_params.get("m", ""), "")
+
+
+async def _reminder_card(request: Request) -> dict[str, object] | None:
+    """For clients: whether they gave an address for reminders (masked), when the card is to be shown at all."""
+    auth = auth_of(request)
+    if auth.role is not Role.client:
+        return None
+    address = await request.app.state.db.read(reminders.reminder_address, auth.user_id)
+    enabled = request.app.state.settings.reminders_enabled
+    if address is None and not enabled:
+        return None  # the practice sends no e-mail: nothing to offer
+    return {"address": mask_address(address) if address else None, "enabled": enabled}
 
 
 @require()
 async def overview(request: Request) -> Response:
     auth = auth_of(request)
     data = await request.app.state.db.read(accounts.overview, auth)
-    return request.app.state.templates.render(
-        request, "account/overview.html", {"account": data, "auth": auth, "notice": _notice(request)}
-    )
+    context = {"account": data, "auth": auth, "notice": _notice(request), "reminders": await _reminder_card(request)}
+    return request.app.state.templates.render(request, "account/overview.html", context)
 
 
 @require()
@@ -110,13 +126,61 @@ async def remove_second_factor(request: Request) -> Response:
     )
     if problem:
         data = await request.app.state.db.read(accounts.overview, auth)
-        context = {"account": data, "auth": auth, "notice": "", "remove_error": problem}
+        context = {
+            "account": data,
+            "auth": auth,
+            "notice": "",
+            "remove_error": problem,
+            "reminders": await _reminder_card(request),
+        }
         return request.app.state.templates.render(request, "account/overview.html", context, status_code=400)
     try:
         await request.app.state.db.write(accounts.remove_totp, auth)
     except AccountError:
         return RedirectResponse(url(request, "account"), status_code=303)
     return RedirectResponse(f"{request.app.url_path_for('account')}?m=second_factor_removed", status_code=303)
+
+
+# --- E-mail reminders (clients) ----------------------------------------------------------------------------
+
+
+def _actor(request: Request) -> Actor:
+    auth = auth_of(request)
+    return Actor(auth.user_id, auth.role.value)
+
+
+async def _reminder_page(request: Request, errors: dict[str, str], value: str = "", status_code: int = 200) -> Response:
+    address = await request.app.state.db.read(reminders.reminder_address, auth_of(request).user_id)
+    context = {
+        "address": mask_address(address) if address else None,
+        "enabled": request.app.state.settings.reminders_enabled,
+        "errors": errors,
+        "value": value,
+        "notice": _notice(request),
+    }
+    return request.app.state.templates.render(request, "account/reminders.html", context, status_code=status_code)
+
+
+@require(Role.client)
+async def reminder_address(request: Request) -> Response:
+    if request.method == "GET":
+        return await _reminder_page(request, {})
+    if not request.app.state.settings.reminders_enabled:
+        return RedirectResponse(url(request, "reminder_address"), status_code=303)
+    form = await request.form()
+    address = str(form.get("email", ""))
+    try:
+        await request.app.state.db.write(reminders.set_address, _actor(request), address)
+    except reminders.AddressError:
+        message = _("Give one e-mail address, like naam@voorbeeld.nl, without spaces.")
+        return await _reminder_page(request, {"email": message}, value=address[:254], status_code=400)
+    return RedirectResponse(f"{request.app.url_path_for('reminder_address')}?m=reminder_saved", status_code=303)
+
+
+@require(Role.client)
+async def remove_reminder_address(request: Request) -> Response:
+    await request.app.state.db.write(reminders.remove_address, _actor(request))
+    return RedirectResponse(f"{request.app.url_path_for('reminder_address')}?m=reminder_removed", status_code=303)
 
 
 def routes() -> list[BaseRoute]:
@@ -127,4 +191,6 @@ def routes() -> list[BaseRoute]:
         Route("/account/password", change_password, methods=["GET", "POST"], name="change_password"),
         Route("/account/recovery-codes", new_recovery_codes, methods=["POST"], name="new_recovery_codes"),
         Route("/account/code/remove", remove_second_factor, methods=["POST"], name="remove_second_factor"),
+        Route("/account/reminders", reminder_address, methods=["GET", "POST"], name="reminder_address"),
+        Route("/account/reminders/remove", remove_reminder_address, methods=["POST"], name="remove_reminder_address"),
     ]

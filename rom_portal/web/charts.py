@@ -205,18 +205,42 @@ def _crossings(box: Box, lines: Sequence[Sequence[tuple[float, float]]], taken: 
     """How much of the lines (their points and segments, sampled) and other labels fall in ``box``."""
     x0, y0, x1, y1 = box
     margin = 5  # a marker's radius
+    near = (x0 - margin, y0 - margin, x1 + margin, y1 + margin)
     count = 0
     for line in lines:
         for (ax, ay), (bx, by) in zip(line, line[1:] or line, strict=False):
-            steps = max(1, int(math.hypot(bx - ax, by - ay) / 3))
-            for step in range(steps + 1):
-                x, y = ax + (bx - ax) * step / steps, ay + (by - ay) * step / steps
-                if x0 - margin <= x <= x1 + margin and y0 - margin <= y <= y1 + margin:
-                    count += 1
+            # Most segments of a long series are nowhere near the label.
+            if (ax < near[0] and bx < near[0]) or (ax > near[2] and bx > near[2]):
+                continue
+            if (ay < near[1] and by < near[1]) or (ay > near[3] and by > near[3]):
+                continue
+            count += _samples_inside(ax, ay, bx, by, near)
     for ox0, oy0, ox1, oy1 in taken:
         if x0 < ox1 and ox0 < x1 and y0 < oy1 and oy0 < y1:
             count += 1000
     return count
+
+
+def _samples_inside(ax: float, ay: float, bx: float, by: float, box: Box) -> int:
+    """How many of a segment's sample points (one every 3 units, both ends included) lie in ``box``.
+
+    Counted from the part of the segment inside the box (Liang-Barsky clipping), not by visiting each point:
+    a chart of several 50-point series tries dozens of label places, and sampling them all cost milliseconds.
+    """
+    steps = max(1, int(math.hypot(bx - ax, by - ay) / 3))
+    low, high = 0.0, 1.0
+    for start, delta, lower, upper in ((ax, bx - ax, box[0], box[2]), (ay, by - ay, box[1], box[3])):
+        if delta == 0:
+            if not lower <= start <= upper:
+                return 0
+            continue
+        enter, leave = (lower - start) / delta, (upper - start) / delta
+        if delta < 0:
+            enter, leave = leave, enter
+        low, high = max(low, enter), min(high, leave)
+    if low > high:
+        return 0
+    return max(0, math.floor(high * steps + 1e-9) - math.ceil(low * steps - 1e-9) + 1)
 
 
 def _place(

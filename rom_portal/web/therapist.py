@@ -15,11 +15,13 @@ from starlette.routing import BaseRoute, Route
 
 from rom_portal.i18n import gettext as _
 from rom_portal.models import Role
-from rom_portal.services import onboarding, passwords_reset
+from rom_portal.services import caseload, client_area, onboarding, passwords_reset
 from rom_portal.services.audit import Actor
 from rom_portal.services.onboarding import NotFound
 from rom_portal.web.access import auth_of, require
 from rom_portal.web.templating import url
+
+_CLIENT = "{client}"  # stands in for a client's public id in a path template (no route's own path holds it)
 
 
 def _actor(request: Request) -> Actor:
@@ -39,8 +41,20 @@ def _render(request: Request, name: str, context: dict[str, object], status: int
 
 @require(Role.therapist)
 async def home(request: Request) -> Response:
-    clients = await request.app.state.db.read(onboarding.clients_of, auth_of(request).user_id)
-    return _render(request, "therapist/home.html", {"clients": clients})
+    """The caseload: own clients with open alerts, overdue questionnaires and the last measurement."""
+    state = request.app.state
+    today = client_area.practice_today(state.settings.timezone)
+    query = caseload.clean_query(request.query_params.get("q", "")[:400])
+    sort = request.query_params.get("sort", caseload.DEFAULT_SORT)
+    # A write: looking at the caseload is audited (see caseload.caseload_of).
+    overview = await state.db.write(caseload.caseload_of, _actor(request), today, query, sort)
+    names = {key: state.catalogue[key].abbreviation for key in state.catalogue}
+    # Each client's links, made by filling in one path per route: building 2,000 paths one by one through the
+    # router (a walk over every route each time) took longer than the whole rest of a 500-client page.
+    routes = ("therapist_client", "therapist_client_plans", "therapist_informants", "therapist_client_reset_code")
+    paths = {name: url(request, name, public_id=_CLIENT) for name in routes}
+    context = {"caseload": overview, "names": names, "paths": paths, "client_placeholder": _CLIENT}
+    return _render(request, "therapist/home.html", context)
 
 
 async def _render_invitations(request: Request, label: str, errors: dict[str, str], status: int) -> Response:
