@@ -4,7 +4,7 @@ Run from the repository root: ``python -m benchmarks.bench_caseload [--runs 30]`
 and, when ``ROM_PORTAL_BENCH_POSTGRESQL_URL`` (or ``ROM_PORTAL_TEST_POSTGRESQL_URL``) is set, on PostgreSQL (a new
 schema, dropped afterwards). The therapist has 500 clients, each with 12 questionnaires over three months (most
 sent, some overdue, 1 in 20 with an open alert); another therapist has 500 more, which must cost nothing. Prints the
-median and p90 of ``caseload_of`` (the three queries and the audit row) and of the whole GET /therapist in process.
+median and p90 of ``caseload_of`` (the three queries) and of the whole GET /therapist in process.
 ``caseload_500(url, runs)`` is what ``bench_workspace`` calls.
 """
 

@@ -296,8 +296,9 @@ def reminders_send(dry_run: bool) -> None:
     ROM_PORTAL_REMINDER_LIMIT in any 30 days; runs at the same time never send the same reminder.
     The e-mail says only that something is waiting, and the portal's address.
 
-    Exit status: 0 when done, also when reminders are off (ROM_PORTAL_SMTP_HOST not set);
-    1 when the mail server or the configuration failed (questionnaires already claimed are not sent again).
+    Exit status: 0 when done, also when reminders are off (ROM_PORTAL_SMTP_HOST not set; said on stderr,
+    so cron mails it to the administrator); 1 when the mail server or the configuration failed
+    (questionnaires already claimed are not sent again).
     """
     from rom_portal.mail import MailServerError, SmtpConfig
     from rom_portal.models.base import utcnow
@@ -307,7 +308,8 @@ def reminders_send(dry_run: bool) -> None:
     settings = load_settings()
     config = SmtpConfig.from_settings(settings)
     if config is None:
-        click.echo("reminders are off: ROM_PORTAL_SMTP_HOST is not set; nothing sent")
+        # On stderr: a timer or cron job whose environment lacks the mail settings must not look like success.
+        click.echo("reminders are off: ROM_PORTAL_SMTP_HOST is not set; nothing sent", err=True)
         return
     if not settings.public_url:
         raise CliError("reminders need ROM_PORTAL_PUBLIC_URL: the e-mail tells clients where to log in")

@@ -34,9 +34,12 @@ DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 def plausible_address(value: str) -> bool:
     """One address as a person types it: local@domain.tld, ASCII, no spaces, no line breaks, at most 254 characters.
 
-    Deliberately strict: whatever passes goes into a mail header as it is.
+    Deliberately strict: whatever passes goes into a mail header as it is. No RFC 2047 encoded-word
+    (``=?utf-8?q?...?=``): the email package would decode it into a different address than the one checked.
     """
     if not value or len(value) > MAX_ADDRESS_LENGTH or value.count("@") != 1:
+        return False
+    if "=?" in value or "?=" in value:
         return False
     match = _ADDRESS.fullmatch(value)
     return match is not None and len(match.group(1)) <= 64
@@ -111,7 +114,7 @@ def build_message(sender: str, recipient: str, subject: str, body: str) -> Email
 
 
 class Mailer:
-    """One connection to the mail server for a run: ``with Mailer(config) as mailer: mailer.send(message)``."""
+    """One connection to the mail server for a run: ``with Mailer(config) as mailer: mailer.send(message, to)``."""
 
     def __init__(self, config: SmtpConfig) -> None:
         self.config = config
@@ -156,11 +159,17 @@ class Mailer:
             self.close()
             self.connect()
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: EmailMessage, recipient: str) -> None:
+        """Send ``message`` to ``recipient`` (the address that was checked), whatever its headers say.
+
+        The envelope is given explicitly, never parsed back out of the To and From headers.
+        """
         if self._smtp is None:
             raise MailServerError(f"not connected to {self.config.describe()}")
+        if not plausible_address(recipient):
+            raise MessageRefused("not a plausible e-mail address")
         try:
-            refused = self._smtp.send_message(message)
+            refused = self._smtp.send_message(message, from_addr=self.config.sender, to_addrs=[recipient])
         except smtplib.SMTPRecipientsRefused as exc:
             raise MessageRefused(f"recipient refused: {_reason(exc)}") from None
         except smtplib.SMTPSenderRefused as exc:

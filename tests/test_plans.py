@@ -22,6 +22,7 @@ from rom_portal.models import (
     Submission,
     SubmissionStatus,
 )
+from rom_portal.models.base import utcnow
 from rom_portal.security.tokens import hash_token
 from rom_portal.services import plans
 from rom_portal.services.audit import Actor
@@ -544,3 +545,52 @@ def test_an_occasion_with_an_informant_link_stays_at_a_change_and_its_link_goes_
     assert cancel.status_code == 200 and _occasions(db, plan_id) == []
     with db.session() as session:
         assert session.exec(select(InformantLink)).all() == []
+
+
+# --- Occasions closed as non-response -----------------------------------------------------------------------
+
+
+def test_missed_occasions_close_as_non_response_for_the_client_the_caseload_and_reminders(
+    app: Portal, client: TestClient, db: Database, people: People
+) -> None:
+    """Weekly from four weeks ago: the past occasions not sent are non-response and no longer offered."""
+    from rom_portal.services import caseload, reminders
+    from rom_portal.services.assignments import assign
+
+    today = practice_today(app.state.settings.timezone)
+    plan_id = _make(app, people, Schedule(today - timedelta(days=28), Repeat(1, occurrences=6)), made_on=today)
+    occasions = _occasions(db, plan_id)
+    assert [one.due_on for one in occasions] == [today + timedelta(days=7 * k - 28) for k in range(6)]
+    _start(app, occasions[0], send=True)  # the first was sent, late: it stays among the completed
+    _start(app, occasions[2])  # the third was started and left: closed all the same
+    with db.session(write=True) as session:
+        # Given once, outside a plan: stays open however late.
+        long_ago = today - timedelta(days=30)
+        once = assign(session, app.state.catalogue, _alice(people), people.carol_registration, "gad7", due_on=long_ago)
+        people.carol_registration.reminder_email = "carol@example.org"
+        session.add(people.carol_registration)
+
+    with db.session() as session:
+        home = home_of(session, app.state.catalogue, people.carol.id, today)
+        listing = plans.plans_of(session, _alice(people), people.carol_registration.public_id, today)
+    with db.session() as session:
+        rows = caseload.caseload_of(session, _alice(people), today).rows
+    with db.session() as session:
+        waiting = reminders.due(session, today, utcnow(), 4)
+    # Today's occasion and next week's (it opens a week ahead) are offered; the missed ones are not.
+    offered = [occasions[4].public_id, occasions[5].public_id, once.public_id]
+    assert sorted(one.public_id for one in home.open) == sorted(offered)
+    assert len(home.completed) == 1
+    statuses = [one.status for one in listing.plans[0].occasions]
+    assert statuses[:4] == ["submitted", "non_response", "non_response", "non_response"]
+    assert statuses[4] in ("open", "started")
+    carol = next(row for row in rows if row.public_id == people.carol_registration.public_id)
+    assert carol.overdue == 1  # the GAD-7 given once; not the three missed occasions
+    reminded = sorted(one for entry in waiting.clients for one in entry.assignment_ids)
+    assert reminded == sorted([occasions[4].id, occasions[5].id, once.id])
+
+    login_as(client, db, people.carol)
+    for missed in occasions[1:4]:
+        assert client.get(f"/client/questionnaires/{missed.public_id}").status_code == 404
+    assert client.get(f"/client/questionnaires/{occasions[0].public_id}/done").status_code == 200
+    assert client.get(f"/client/questionnaires/{occasions[4].public_id}").status_code == 200

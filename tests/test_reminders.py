@@ -932,7 +932,7 @@ def _tls_config(port: int, security: str) -> SmtpConfig:
 
 def _send_one(config: SmtpConfig) -> None:
     with Mailer(config) as mailer:
-        mailer.send(build_message(SENDER, DAVE, "Test", "Hallo"))
+        mailer.send(build_message(SENDER, DAVE, "Test", "Hallo"), DAVE)
 
 
 def test_starttls_and_tls_are_verified_and_never_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

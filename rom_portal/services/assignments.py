@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, or_
+from sqlalchemy import ColumnElement, and_, exists, not_, or_
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from rom_portal.models import Assignment, Registration, Respondent
 from rom_portal.questionnaires import Catalogue
 from rom_portal.services.audit import Actor, record
+
+NON_RESPONSE_DAYS = 14  # a planned occasion not sent this long after its due date is a non-response
 
 
 class UnknownQuestionnaire(LookupError):
@@ -53,12 +57,40 @@ def assign(
     return assignment
 
 
-def opened_by(today: date) -> ColumnElement[bool]:
+def opened_by(today: Any) -> ColumnElement[bool]:
     """SQL condition: the assignment is there for its respondent on ``today`` (the practice's date).
 
     A planned occasion opens a few days before its due date; anything without ``opens_on`` is open at once.
     """
     return or_(col(Assignment.opens_on).is_(None), col(Assignment.opens_on) <= today)
+
+
+def missed_by(today: Any, late_before: Any = None) -> ColumnElement[bool]:
+    """SQL condition: a planned occasion closed as non-response on ``today``.
+
+    More than NON_RESPONSE_DAYS past its due date, or the next occasion of its plan is due already: the
+    respondent fills in that one instead, so a late answer is never charted as a later measurement. It is no
+    longer offered, reminded or counted as overdue (the plans page shows it as non-response). A questionnaire
+    given once, outside a plan, stays open until it is sent.
+
+    ``today`` is a date or a bind parameter; with a bind parameter also give ``late_before`` (today minus
+    NON_RESPONSE_DAYS) as one, since SQLite cannot subtract days from a date.
+    """
+    later = aliased(Assignment)
+    superseded = exists().where(
+        later.plan_id == Assignment.plan_id,
+        col(later.occasion) > col(Assignment.occasion),
+        col(later.due_on) <= today,
+    )
+    if late_before is None:
+        late_before = today - timedelta(days=NON_RESPONSE_DAYS)
+    too_late = col(Assignment.due_on) < late_before
+    return and_(col(Assignment.plan_id).is_not(None), or_(too_late, superseded))
+
+
+def still_open(today: date) -> ColumnElement[bool]:
+    """SQL condition: an assignment not sent yet is there for its respondent on ``today``."""
+    return and_(opened_by(today), not_(missed_by(today)))
 
 
 def assignments_of(session: Session, registration_id: int, respondent: Respondent | None = None) -> list[Assignment]:

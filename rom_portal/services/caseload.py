@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import ColumnElement, case, func, or_
+from sqlalchemy import ColumnElement, case, func, not_, or_
 from sqlmodel import Session, col, select
 
 from rom_portal.models import Alert, Assignment, Registration, Role, Submission, SubmissionStatus, User
+from rom_portal.services.assignments import missed_by
 from rom_portal.services.audit import Actor, record
 from rom_portal.services.onboarding import clean_text
 
@@ -70,17 +71,21 @@ def _own_clients(therapist_id: int) -> ColumnElement[bool]:
     return (Registration.therapist_id == therapist_id) & col(User.disabled_at).is_(None)
 
 
+def audit_read(session: Session, actor: Actor) -> None:
+    """One audit event per view of the caseload, without a registration: the page lists names (which the
+    therapist's own list shows anyway) but also counts of alerts and overdue questionnaires, which are client
+    data. One "read caseload" row says who looked at the overview and when, without writing hundreds of rows
+    per page view; opening a client's page is audited per client."""
+    record(session, actor, "read", "caseload", actor.user_id)
+
+
 def caseload_of(session: Session, actor: Actor, today: date, query: str = "", sort: str = DEFAULT_SORT) -> Caseload:
     """The actor's (a therapist's) own clients, filtered by ``query`` (roepnaam or username) and sorted.
 
-    ``today`` is the practice's date: a questionnaire due before it and not sent is overdue.
+    ``today`` is the practice's date: a questionnaire due before it and not sent is overdue. Read only: the
+    view audits the page with ``audit_read``.
     """
     assert actor.user_id is not None and actor.role == Role.therapist.value
-    # One audit event per view of the caseload, without a registration: the page lists names (which the
-    # therapist's own list shows anyway) but also counts of alerts and overdue questionnaires, which are client
-    # data. One "read caseload" row says who looked at the overview and when, without writing hundreds of rows
-    # per page view; opening a client's page is audited per client.
-    record(session, actor, "read", "caseload", actor.user_id)
     query = clean_query(query)
     sort = sort if sort in SORTS else DEFAULT_SORT
     alerts_count = (
@@ -97,6 +102,7 @@ def caseload_of(session: Session, actor: Actor, today: date, query: str = "", so
             Assignment.registration_id == Registration.id,
             col(Assignment.due_on) < today,
             or_(col(Submission.id).is_(None), Submission.status != SubmissionStatus.submitted),
+            not_(missed_by(today)),  # a planned occasion closed as non-response is no longer overdue
         )
         .correlate(Registration)
         .scalar_subquery()

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, or_, select
 
 from rom_portal.models import Assignment, Registration, Respondent, Score, Submission, SubmissionStatus
 from rom_portal.questionnaires import Band, Catalogue, LocalText, Questionnaire, Scale, scale_range
-from rom_portal.services.assignments import opened_by
+from rom_portal.services.assignments import opened_by, still_open
 from rom_portal.services.audit import Actor, record
 from rom_portal.services.filling import NotFound, registration_of_user
 
@@ -87,6 +87,8 @@ def home_of(session: Session, catalogue: Catalogue, user_id: int, today: date) -
             Assignment.registration_id == registration.id,
             Assignment.respondent == Respondent.self,
             opened_by(today),  # a planned occasion is listed from its opening day on
+            # ... and until it is sent or closed as non-response
+            or_(Submission.status == SubmissionStatus.submitted, still_open(today)),
         )
         .order_by(col(Assignment.created_at), col(Assignment.id))
     ).all()

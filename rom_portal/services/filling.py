@@ -10,10 +10,10 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam
+from sqlalchemy import Date, bindparam, not_
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, delete, or_, select, update
@@ -39,6 +39,7 @@ from rom_portal.questionnaires import (
     validate_answer,
     visible_items,
 )
+from rom_portal.services.assignments import NON_RESPONSE_DAYS, missed_by, opened_by
 from rom_portal.services.audit import Actor, record
 
 PAGE_SIZE = 10  # answerable items per page: a phone screen or two, never a wall of questions
@@ -99,14 +100,18 @@ def registration_of_user(session: Session, user_id: int) -> Registration:
 @functools.cache
 def _client_assignment_statement() -> Any:
     # Built once (this runs for every fill-in request); scoped to the client through the join, not by id alone.
+    today, late_before = bindparam("today", type_=Date), bindparam("late_before", type_=Date)
     return (
         select(Assignment)
         .join(Registration, col(Registration.id) == Assignment.registration_id)
+        .outerjoin(Submission, col(Submission.assignment_id) == Assignment.id)
         .where(
             Assignment.public_id == bindparam("public_id"),
             Registration.user_id == bindparam("user_id"),
             Assignment.respondent == Respondent.self,
-            or_(col(Assignment.opens_on).is_(None), col(Assignment.opens_on) <= bindparam("today")),
+            opened_by(today),
+            # Once sent it stays reachable (the thank-you page); unsent, only until closed as non-response.
+            or_(Submission.status == SubmissionStatus.submitted, not_(missed_by(today, late_before))),
         )
     )
 
@@ -114,9 +119,11 @@ def _client_assignment_statement() -> Any:
 def client_assignment(session: Session, user_id: int, public_id: str, today: date) -> Assignment:
     """An open assignment of this client, for the client themself (never an informant's): else NotFound.
 
-    A planned occasion that has not opened yet (``opens_on`` after ``today``) is not there for the client.
+    A planned occasion that has not opened yet (``opens_on`` after ``today``), or was closed as non-response
+    without being sent, is not there for the client.
     """
-    params = {"public_id": public_id, "user_id": user_id, "today": today}
+    late_before = today - timedelta(days=NON_RESPONSE_DAYS)
+    params = {"public_id": public_id, "user_id": user_id, "today": today, "late_before": late_before}
     assignment = session.exec(_client_assignment_statement(), params=params).first()
     if assignment is None:
         raise NotFound()

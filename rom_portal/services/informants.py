@@ -162,7 +162,8 @@ def issue_for_assignment(
 
     NotFound for anything out of reach and for an occasion that has not opened yet (``today`` is the
     practice's date). A link given out before stops working: only one link per assignment, so an informant
-    who lost theirs gets a new one; what was already entered stays with the questionnaire.
+    who lost theirs gets a new one. The new link starts empty: what was typed through the old one and not
+    sent is deleted, so whoever opens the new link never sees another person's answers.
     """
     assert actor.user_id is not None and actor.role == Role.therapist.value
     registration = registration_of(session, actor.user_id, public_id)
@@ -178,13 +179,12 @@ def issue_for_assignment(
     ).first()
     if assignment is None:
         raise NotFound
-    submitted = session.exec(
-        select(Submission.id).where(
-            Submission.assignment_id == assignment.id, Submission.status == SubmissionStatus.submitted
-        )
-    ).first()
-    if submitted is not None:
+    entered = session.exec(select(Submission).where(Submission.assignment_id == assignment.id)).first()
+    if entered is not None and entered.status is SubmissionStatus.submitted:
         raise AlreadySent
+    if entered is not None:  # a draft typed through the old link
+        assert entered.id is not None and registration.id is not None
+        _delete_submission(session, actor, entered.id, registration.id)
     old = session.exec(select(InformantLink).where(InformantLink.assignment_id == assignment.id)).first()
     if old is not None:
         # Deleting the row ends the sessions opened with it too (ON DELETE CASCADE).
@@ -210,6 +210,7 @@ class ClientInformants:
     display_name: str
     name_shown: bool  # whether informants see the client's roepnaam
     rows: list[InformantRow]
+    registration_id: int  # for the audit row the page view writes
 
 
 def _status(link: InformantLink, submission_status: SubmissionStatus | None, now: datetime) -> tuple[str, str]:
@@ -223,7 +224,10 @@ def _status(link: InformantLink, submission_status: SubmissionStatus | None, now
 
 
 def informants_of(session: Session, therapist_id: int, public_id: str) -> ClientInformants:
-    """The informant assignments of one of the therapist's own clients, newest first (NotFound otherwise)."""
+    """The informant assignments of one of the therapist's own clients, newest first (NotFound otherwise).
+
+    A read only: the view audits it afterwards in a short write (``client_record.audit_read``).
+    """
     registration = registration_of(session, therapist_id, public_id)
     client = session.get(User, registration.user_id)
     rows = session.exec(
@@ -249,7 +253,8 @@ def informants_of(session: Session, therapist_id: int, public_id: str) -> Client
             )
         )
     name = client.display_name if client else ""
-    return ClientInformants(registration.public_id, name, registration.show_name_to_informants, listed)
+    assert registration.id is not None
+    return ClientInformants(registration.public_id, name, registration.show_name_to_informants, listed, registration.id)
 
 
 # --- Informant side ---------------------------------------------------------------------------------------
@@ -389,6 +394,14 @@ def sent_entry(session: Session, catalogue: Catalogue, link_id: int, submission_
     return SentEntry(filling.definition_of(catalogue, assignment), submission.submitted_at, until)
 
 
+def _delete_submission(session: Session, actor: Actor, submission_id: int, registration_id: int) -> None:
+    """What an informant entered (answers, and scores and alerts once sent) goes, with its submission."""
+    for table in (Answer, Score, Alert):
+        session.exec(delete(table).where(col(table.submission_id) == submission_id))
+    session.exec(delete(Submission).where(col(Submission.id) == submission_id))
+    record(session, actor, "delete", "submission", submission_id, registration_id=registration_id)
+
+
 def remove_entry(session: Session, actor: Actor, link_id: int, *, submission_id: int | None = None) -> bool:
     """Delete what the informant entered and close the link. False when that is no longer possible.
 
@@ -409,10 +422,7 @@ def remove_entry(session: Session, actor: Actor, link_id: int, *, submission_id:
             return False
     if submission is not None:
         assert submission.id is not None
-        for table in (Answer, Score, Alert):
-            session.exec(delete(table).where(col(table.submission_id) == submission.id))
-        session.exec(delete(Submission).where(col(Submission.id) == submission.id))
-        record(session, actor, "delete", "submission", submission.id, registration_id=link.registration_id)
+        _delete_submission(session, actor, submission.id, link.registration_id)
     _close(session, link)
     record(session, actor, "remove", "informant_link", link.id, registration_id=link.registration_id)
     return True

@@ -6,8 +6,9 @@ changes cannot move them. An occasion opens for its respondent ``open_days_befor
 before the day the plan was made. "Today" is always the practice's date, given by the caller.
 
 Changing a plan keeps every occasion that holds something: one that was started or sent, one whose due date has
-passed (its overdue or non-response status is part of the record), and one an informant got a link for. The other
-occasions are replaced by the new series, which continues from the last occasion kept. Cancelling removes the
+passed (its overdue or non-response status is part of the record), one an informant got a link for, and one a
+reminder e-mail named (the client was told it is waiting; a replacement would be reminded a second time). The
+other occasions are replaced by the new series, which continues from the last occasion kept. Cancelling removes the
 occasions nobody started (they hold no client data) and keeps the rest.
 """
 
@@ -31,13 +32,12 @@ from rom_portal.models import (
 )
 from rom_portal.models.base import utcnow
 from rom_portal.questionnaires import Catalogue
-from rom_portal.services.assignments import assign
+from rom_portal.services.assignments import NON_RESPONSE_DAYS, assign
 from rom_portal.services.audit import Actor, record
 from rom_portal.services.onboarding import NotFound, registration_of
 
 MAX_OCCASIONS = 104  # two years of weekly measurement: more is a typing mistake, not a plan
 MAX_INTERVAL_WEEKS = 52
-NON_RESPONSE_DAYS = 14  # not sent this long after the due date: non-response
 OPEN_DAYS_BEFORE = 7
 
 
@@ -243,7 +243,11 @@ def change_plan(
     occasions = _occasions_for_update(session, plan)
     ids = [occasion.id for occasion in occasions if occasion.id is not None]
     holding = _started(session, ids) | _with_link(session, ids)
-    kept = [one for one in occasions if one.id in holding or (one.due_on is not None and one.due_on < today)]
+    kept = [
+        one
+        for one in occasions
+        if one.id in holding or one.reminded_at is not None or (one.due_on is not None and one.due_on < today)
+    ]
     kept_ids = {one.id for one in kept}
     replaced = [one for one in occasions if one.id not in kept_ids]
     if repeat.occurrences is not None and repeat.occurrences < len(kept):
@@ -327,12 +331,17 @@ class ClientPlans:
     public_id: str
     display_name: str
     plans: list[PlanView]  # running plans first, each newest first
+    registration_id: int  # for the audit row of the page view
 
 
 def occasion_status(
     due_on: date, opened: date | None, state: SubmissionStatus | None, next_due: date | None, today: date
 ) -> str:
-    """What a therapist should know about one occasion today."""
+    """What a therapist should know about one occasion today.
+
+    "non_response" is the rule ``assignments.missed_by`` applies in SQL (what clients, reminders and the
+    caseload go by); tests/test_plans.py checks that the two agree.
+    """
     if state is SubmissionStatus.submitted:
         return "submitted"
     superseded = next_due is not None and next_due <= today
@@ -346,10 +355,14 @@ def occasion_status(
 
 
 def plans_of(session: Session, actor: Actor, public_id: str, today: date) -> ClientPlans:
-    """The plans of one of the actor's own clients with every occasion (NotFound otherwise). Audited as a read."""
+    """The plans of one of the actor's own clients with every occasion (NotFound otherwise).
+
+    A read only, for a read transaction: the view audits it afterwards in a short write
+    (``client_record.audit_read``, object type "measurement_plans").
+    """
     assert actor.user_id is not None
     registration = registration_of(session, actor.user_id, public_id)
-    record(session, actor, "read", "measurement_plans", registration.id, registration_id=registration.id)
+    assert registration.id is not None
     client = session.get(User, registration.user_id)
     plans = list(
         session.exec(
@@ -409,4 +422,4 @@ def plans_of(session: Session, actor: Actor, public_id: str, today: date) -> Cli
         )
     views.sort(key=lambda view: view.cancelled_at is not None)  # stable: newest first within each group
     name = client.display_name if client else ""
-    return ClientPlans(registration.public_id, name, views)
+    return ClientPlans(registration.public_id, name, views, registration.id)

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import exists, func, or_, update
+from sqlalchemy import exists, func, update
 from sqlmodel import Session, col, delete, select
 
 from rom_portal.db import Database
@@ -36,6 +36,7 @@ from rom_portal.models import (
     User,
 )
 from rom_portal.models.base import utcnow
+from rom_portal.services.assignments import still_open
 from rom_portal.services.audit import Actor, record
 from rom_portal.services.filling import NotFound, registration_of_user
 
@@ -133,7 +134,7 @@ def due(session: Session, today: date, now: datetime, limit: int) -> Due:
         .where(
             col(Assignment.respondent) == Respondent.self,
             col(Assignment.reminded_at).is_(None),
-            or_(col(Assignment.opens_on).is_(None), col(Assignment.opens_on) <= today),
+            still_open(today),
             col(Registration.reminder_email).is_not(None),
             col(User.disabled_at).is_(None),
             ~_submitted(),
@@ -321,7 +322,7 @@ def send_reminders(
             subject, body = compose(claimed.language or default_language, claimed.questionnaires, public_url)
             problem: MailError | None = None
             try:
-                mailer.send(build_message(config.sender, claimed.address, subject, body))
+                mailer.send(build_message(config.sender, claimed.address, subject, body), claimed.address)
             except MailError as exc:
                 problem = exc
             with database.session(write=True) as session:

@@ -39,6 +39,20 @@ def auth_of(request: Request) -> Auth:
     return auth
 
 
+ID_MAX = 2**31 - 1  # the largest id an INTEGER column holds on PostgreSQL (and so on both databases)
+
+
+def path_id(request: Request, name: str) -> int:
+    """The integer id in path parameter ``name`` (an ``{name:int}`` route): 404 when no row can have it.
+
+    Outside 1..ID_MAX the database itself would fail (an overflow, a 500) rather than find nothing.
+    """
+    value = request.path_params.get(name)
+    if not isinstance(value, int) or not 1 <= value <= ID_MAX:
+        raise HTTPException(404)
+    return value
+
+
 def safe_next(target: str | None) -> str | None:
     """Only a path on this site may be a redirect target (never ``//elsewhere`` or ``https://...``)."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:

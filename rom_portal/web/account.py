@@ -174,12 +174,14 @@ async def reminder_address(request: Request) -> Response:
     except reminders.AddressError:
         message = _("Give one e-mail address, like naam@voorbeeld.nl, without spaces.")
         return await _reminder_page(request, {"email": message}, value=address[:254], status_code=400)
+    await request.app.state.db.checkpoint()  # SQLite: no copy of an address given before stays in the -wal file
     return RedirectResponse(f"{request.app.url_path_for('reminder_address')}?m=reminder_saved", status_code=303)
 
 
 @require(Role.client)
 async def remove_reminder_address(request: Request) -> Response:
-    await request.app.state.db.write(reminders.remove_address, _actor(request))
+    if await request.app.state.db.write(reminders.remove_address, _actor(request)):
+        await request.app.state.db.checkpoint()  # SQLite: no copy of the address stays in the -wal file
     return RedirectResponse(f"{request.app.url_path_for('reminder_address')}?m=reminder_removed", status_code=303)
 
 

@@ -19,7 +19,7 @@ from rom_portal.i18n import gettext as _
 from rom_portal.models import Role
 from rom_portal.services import staff
 from rom_portal.services.audit import Actor
-from rom_portal.web.access import auth_of, require
+from rom_portal.web.access import auth_of, path_id, require
 from rom_portal.web.templating import url
 
 # Actions that get a confirmation page (GET) before their POST.
@@ -60,7 +60,7 @@ def _render(request: Request, name: str, context: Mapping[str, Any], status_code
 
 async def _account_or_404(request: Request) -> staff.StaffAccount:
     try:
-        account: staff.StaffAccount = await request.app.state.db.read(staff.get_staff, request.path_params["user_id"])
+        account: staff.StaffAccount = await request.app.state.db.read(staff.get_staff, path_id(request, "user_id"))
     except staff.StaffNotFound:
         raise HTTPException(404) from None
     return account
@@ -132,7 +132,7 @@ async def _refused(request: Request, error: staff.StaffError) -> Response:
 
 async def _change(request: Request, change: Callable[..., staff.StaffAccount], done: str) -> Response:
     """Run a change that shows no code, then go back to the account's page (303) saying what happened."""
-    user_id: int = request.path_params["user_id"]
+    user_id: int = path_id(request, "user_id")
     try:
         await request.app.state.db.write(change, _actor(request), user_id)
     except staff.StaffNotFound:
@@ -163,7 +163,7 @@ async def reset_password(request: Request) -> Response:
         staff.reset_password, password_hash=await _unusable_password_hash(request), valid_for=_code_validity(request)
     )
     try:
-        issued = await request.app.state.db.write(reset, _actor(request), request.path_params["user_id"])
+        issued = await request.app.state.db.write(reset, _actor(request), path_id(request, "user_id"))
     except staff.StaffNotFound:
         raise HTTPException(404) from None
     except staff.StaffError as exc:

@@ -14,7 +14,7 @@ from rom_portal.models.base import utcnow
 from rom_portal.services import client_record
 from rom_portal.services.audit import Actor
 from rom_portal.services.client_record import ClientRecord, NotFound
-from rom_portal.web.access import auth_of, require
+from rom_portal.web.access import auth_of, path_id, require
 from rom_portal.web.record_words import RecordWords
 from rom_portal.web.templating import url
 
@@ -107,7 +107,7 @@ async def submission_page(request: Request) -> Response:
 async def acknowledge_alert(request: Request) -> Response:
     try:
         public_id = await request.app.state.db.write(
-            client_record.acknowledge_alert, _actor(request), request.path_params["alert_id"]
+            client_record.acknowledge_alert, _actor(request), path_id(request, "alert_id")
         )
     except NotFound:
         raise HTTPException(404) from None

@@ -23,7 +23,7 @@ from rom_portal.i18n import gettext as _
 from rom_portal.models import Role
 from rom_portal.security.sessions import InformantAuth
 from rom_portal.security.totp import qr_svg
-from rom_portal.services import filling, informants
+from rom_portal.services import client_record, filling, informants
 from rom_portal.services.audit import Actor
 from rom_portal.services.onboarding import NotFound, clean_text
 from rom_portal.web.access import auth_of, current_auth, require
@@ -48,6 +48,11 @@ def _access_point(request: Request) -> str:
     return f"web:{getattr(request.scope.get('route'), 'name', '')}"
 
 
+def _therapist(request: Request) -> Actor:
+    auth = auth_of(request)
+    return Actor(auth.user_id, auth.role.value, _access_point(request))
+
+
 # --- Therapist side ---------------------------------------------------------------------------------------
 
 
@@ -60,12 +65,14 @@ async def _render_informants(
     request: Request, questionnaire: str, relation: str, errors: dict[str, str], status: int
 ) -> Response:
     catalogue = request.app.state.catalogue
+    db = request.app.state.db
     try:
-        listing = await request.app.state.db.read(
-            informants.informants_of, auth_of(request).user_id, request.path_params["public_id"]
-        )
+        listing = await db.read(informants.informants_of, auth_of(request).user_id, request.path_params["public_id"])
     except NotFound:
         raise HTTPException(404) from None
+    # Read first (no lock held), then the one audit row in a short write, before the page is shown.
+    registration_id = listing.registration_id
+    await db.write(client_record.audit_read, _therapist(request), "informants", registration_id, registration_id)
     context = {
         "listing": listing,
         "choices": informants.informant_questionnaires(catalogue),
@@ -92,8 +99,7 @@ async def issue_informant(request: Request) -> Response:
     if problems:
         errors = {name: _(message) for name, message in problems.items()}
         return await _render_informants(request, questionnaire, relation, errors, 400)
-    auth = auth_of(request)
-    actor = Actor(auth.user_id, auth.role.value, _access_point(request))
+    actor = _therapist(request)
     valid_for = timedelta(days=state.settings.invitation_days)
     public_id = request.path_params["public_id"]
     try:

@@ -17,7 +17,7 @@ from rom_portal.i18n import N_
 from rom_portal.i18n import gettext as _
 from rom_portal.models import Role
 from rom_portal.security.totp import qr_svg
-from rom_portal.services import informants, plan_form, plans
+from rom_portal.services import client_record, informants, plan_form, plans
 from rom_portal.services.audit import Actor
 from rom_portal.services.client_area import practice_today
 from rom_portal.services.onboarding import NotFound
@@ -56,12 +56,14 @@ async def _render(
 ) -> Response:
     """The plans page; with ``errors`` the new-plan form, with ``change`` one plan's change form, as typed."""
     state = request.app.state
+    actor = _actor(request)
     try:
-        listing = await state.db.write(
-            plans.plans_of, _actor(request), request.path_params["public_id"], _today(request)
-        )
+        listing = await state.db.read(plans.plans_of, actor, request.path_params["public_id"], _today(request))
     except NotFound:
         raise HTTPException(404) from None
+    # Read first (holding no lock), then the audit row in a short write, before the page is shown.
+    registration_id = listing.registration_id
+    await state.db.write(client_record.audit_read, actor, "measurement_plans", registration_id, registration_id)
     changing, change_typed, change_errors = change or ("", plan_form.RepeatTyped(), {})
     notice = NOTICES.get(request.query_params.get("m", ""), "")
     summary = dict(errors or {})
