@@ -467,3 +467,22 @@ def test_the_demo_informant_link_works_and_is_renewed_once_used(app: Portal, db:
         seed_demo_informant(session, app.state.catalogue, people.carol_registration, people.alice)
         assert len(session.exec(select(InformantLink)).all()) == 2
     assert _informant(app, demo).get("/i/form").status_code == 200
+
+
+def test_an_informant_who_chose_english_keeps_it_through_every_page(
+    app: Portal, db: Database, people: People, issued: Issued
+) -> None:
+    """An informant has no account to keep a language: the choice travels in every address of the form."""
+    browser = _browser(app)
+    page = browser.get(issued.path + "?lang=en").text
+    assert 'action="/i/' in page and "?lang=en" in page
+    data = {"csrf_token": csrf_of(browser, issued.path + "?lang=en"), "code": issued.code, "go": "form"}
+    opened = browser.post(issued.path + "?lang=en", data=data, follow_redirects=False)
+    assert opened.status_code == 303 and opened.headers["location"] == "/i/form?lang=en"
+    form = browser.get("/i/form?lang=en").text
+    assert '<html lang="en"' in form
+    assert 'action="/i/form?lang=en&amp;page=0"' in form and 'hx-post="/i/form/answer?lang=en"' in form
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
+    answers = {f"item-{item}": "3" for item in IQCODE_ITEMS[:10]}
+    after = browser.post("/i/form?lang=en&page=0", data={"csrf_token": token, "go": "next", **answers})
+    assert after.status_code == 200 and '<html lang="en"' in after.text and "Page 2 of" in after.text

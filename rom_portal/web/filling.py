@@ -44,6 +44,10 @@ class Target:
     back_url: str | None = None
     draft: filling.Draft | None = None  # read together with the assignment, when the view shows the page as is
 
+    def page_at(self, number: int) -> str:
+        """The address of page ``number`` (the URLs may already carry a query, e.g. an informant's ?lang=en)."""
+        return f"{self.page_url}{'&' if '?' in self.page_url else '?'}page={number}"
+
 
 def problem_message(item: Item | None, core_message: str) -> str:
     """Words for the respondent; the core's message is for developers and logs."""
@@ -152,7 +156,7 @@ async def save_page(request: Request, target: Target) -> Response:
         return RedirectResponse(target.review_url, status_code=303)
     following = number + (1 if go == "next" else -1 if go == "previous" else 0)
     following = min(max(following, 0), len(pages) - 1)
-    return RedirectResponse(f"{target.page_url}?page={following}", status_code=303)
+    return RedirectResponse(target.page_at(following), status_code=303)
 
 
 async def autosave(request: Request, target: Target) -> Response:

@@ -145,8 +145,8 @@ async def _target(request: Request, informant: InformantAuth) -> Target | None:
         return None
 
     def path(name: str) -> str:
-        # Plain paths: the shared templates append their own query (?page=...).
-        return str(request.app.url_path_for(name))
+        # With the visitor's ?lang= when the URL chose the language: an informant has no account to keep it.
+        return url(request, name)
 
     return Target(
         assignment=form.assignment,
