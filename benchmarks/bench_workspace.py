@@ -38,7 +38,6 @@ from rom_portal.models import (
     Registration,
     Respondent,
     Role,
-    Score,
     Submission,
     SubmissionStatus,
     User,
@@ -49,6 +48,7 @@ from rom_portal.questionnaires import Catalogue, Questionnaire, load_catalogue, 
 from rom_portal.schema import migrate
 from rom_portal.security import sessions
 from rom_portal.services import client_record
+from rom_portal.services.filling import score_rows
 from rom_portal.settings import load_settings
 from rom_portal.web.record_words import RecordWords
 from rom_portal.web.session_middleware import cookie_name
@@ -105,19 +105,8 @@ def seed_client(database: Database, catalogue: Catalogue) -> tuple[int, str]:
                 session.add(submission)
                 session.flush()
                 result = score(definition, _answers(definition, rng))
-                for scale_id, scale_score in result.scales.items():
-                    session.add(
-                        Score(
-                            submission_id=submission.id,
-                            registration_id=registration.id,
-                            scale_id=scale_id,
-                            value=None if scale_score.score is None else float(scale_score.score),
-                            band=scale_score.band,
-                            complete=scale_score.complete,
-                            prorated=scale_score.prorated,
-                            answered=scale_score.answered,
-                        )
-                    )
+                assert submission.id is not None and registration.id is not None
+                session.add_all(score_rows(submission.id, registration.id, result))
                 for alert in result.alerts[:1] if week % 10 == 0 else ():
                     session.add(
                         Alert(submission_id=submission.id, registration_id=registration.id, item_id=alert.item_id)

@@ -34,6 +34,7 @@ from rom_portal.questionnaires import (
     Catalogue,
     Item,
     Questionnaire,
+    Scoring,
     missing_required,
     score,
     validate_answer,
@@ -306,6 +307,23 @@ class Incomplete(Exception):
         self.missing = missing
 
 
+def score_rows(submission_id: int, registration_id: int, result: Scoring) -> list[Score]:
+    """The stored scores of a submission: one row per scale (None when not scorable, never 0)."""
+    return [
+        Score(
+            submission_id=submission_id,
+            registration_id=registration_id,
+            scale_id=scale_id,
+            value=None if scale_score.score is None else float(scale_score.score),
+            band=scale_score.band,
+            complete=scale_score.complete,
+            prorated=scale_score.prorated,
+            answered=scale_score.answered,
+        )
+        for scale_id, scale_score in result.scales.items()
+    ]
+
+
 def submit(session: Session, catalogue: Catalogue, assignment: Assignment, actor: Actor) -> Submitted:
     """Lock the answers, store scores and alerts. Submitting again returns the first result and changes nothing."""
     submission = session.exec(
@@ -321,19 +339,7 @@ def submit(session: Session, catalogue: Catalogue, assignment: Assignment, actor
         raise Incomplete(missing or [item.id for item in definition.items if item.type != "instruction"][:1])
     assert submission.id is not None
     result = score(definition, draft.answers)
-    for scale_id, scale_score in result.scales.items():
-        session.add(
-            Score(
-                submission_id=submission.id,
-                registration_id=assignment.registration_id,
-                scale_id=scale_id,
-                value=None if scale_score.score is None else float(scale_score.score),
-                band=scale_score.band,
-                complete=scale_score.complete,
-                prorated=scale_score.prorated,
-                answered=scale_score.answered,
-            )
-        )
+    session.add_all(score_rows(submission.id, assignment.registration_id, result))
     for alert in result.alerts:
         session.add(
             Alert(submission_id=submission.id, registration_id=assignment.registration_id, item_id=alert.item_id)

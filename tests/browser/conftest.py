@@ -276,6 +276,18 @@ def log_in(page: object, base_url: str, username: str, password: str) -> None:
     page.get_by_role("button", name="Inloggen").click()  # type: ignore[attr-defined]
 
 
+def therapist_logs_in_to_demo(page: object, base_url: str) -> None:
+    """The demo therapist logs in with the second-factor code the demo login page shows."""
+    page.goto(base_url + "/login")  # type: ignore[attr-defined]
+    card = page.locator(".account-list li", has_text="demo-behandelaar")  # type: ignore[attr-defined]
+    code = card.locator("dd code").nth(2).inner_text()
+    page.get_by_label("Gebruikersnaam").fill("demo-behandelaar")  # type: ignore[attr-defined]
+    page.get_by_label("Wachtwoord").fill("demo-behandelaar-wachtwoord")  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Inloggen").click()  # type: ignore[attr-defined]
+    page.get_by_label("Code", exact=True).fill(code)  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Verder").click()  # type: ignore[attr-defined]
+
+
 # --- Accessibility (axe-core) ------------------------------------------------------------------------------
 
 AXE_SCRIPT = Path(__file__).resolve().parents[2] / ".ci" / "node" / "node_modules" / "axe-core" / "axe.min.js"

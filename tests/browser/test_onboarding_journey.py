@@ -6,26 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import DemoServer
+from tests.browser.conftest import DemoServer, therapist_logs_in_to_demo
 
 pytestmark = pytest.mark.browser
-
-
-def _therapist_logs_in(page: object, base_url: str) -> None:
-    page.goto(base_url + "/login")  # type: ignore[attr-defined]
-    card = page.locator(".account-list li", has_text="demo-behandelaar")  # type: ignore[attr-defined]
-    code = card.locator("dd code").nth(2).inner_text()
-    page.get_by_label("Gebruikersnaam").fill("demo-behandelaar")  # type: ignore[attr-defined]
-    page.get_by_label("Wachtwoord").fill("demo-behandelaar-wachtwoord")  # type: ignore[attr-defined]
-    page.get_by_role("button", name="Inloggen").click()  # type: ignore[attr-defined]
-    page.get_by_label("Code", exact=True).fill(code)  # type: ignore[attr-defined]
-    page.get_by_role("button", name="Verder").click()  # type: ignore[attr-defined]
 
 
 def test_invited_client_registers_and_lands_in_their_area(
     browser: object, page: object, demo_server: DemoServer, screenshot_dir: Path
 ) -> None:
-    _therapist_logs_in(page, demo_server.base_url)
+    therapist_logs_in_to_demo(page, demo_server.base_url)
     page.goto(demo_server.base_url + "/therapist/invitations")  # type: ignore[attr-defined]
     page.get_by_role("button", name="Uitnodigingscode maken").click()  # type: ignore[attr-defined]
     code = page.locator(".letter .code-display").inner_text().strip()  # type: ignore[attr-defined]

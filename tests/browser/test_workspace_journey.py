@@ -6,20 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import DESKTOP, PHONE, Axe, DemoServer, Recorder
+from tests.browser.conftest import DESKTOP, PHONE, Axe, DemoServer, Recorder, therapist_logs_in_to_demo
 
 pytestmark = pytest.mark.browser
-
-
-def _therapist_logs_in(page: object, base_url: str) -> None:
-    page.goto(base_url + "/login")  # type: ignore[attr-defined]
-    card = page.locator(".account-list li", has_text="demo-behandelaar")  # type: ignore[attr-defined]
-    code = card.locator("dd code").nth(2).inner_text()
-    page.get_by_label("Gebruikersnaam").fill("demo-behandelaar")  # type: ignore[attr-defined]
-    page.get_by_label("Wachtwoord").fill("demo-behandelaar-wachtwoord")  # type: ignore[attr-defined]
-    page.get_by_role("button", name="Inloggen").click()  # type: ignore[attr-defined]
-    page.get_by_label("Code", exact=True).fill(code)  # type: ignore[attr-defined]
-    page.get_by_role("button", name="Verder").click()  # type: ignore[attr-defined]
 
 
 def _screenshots(page: object, directory: Path, name: str) -> None:
@@ -35,7 +24,7 @@ def test_therapist_sees_the_caseload_a_clients_change_and_acknowledges_an_alert(
     page: object, demo_server: DemoServer, recorder: Recorder, axe: Axe, screenshot_dir: Path
 ) -> None:
     base = demo_server.base_url
-    _therapist_logs_in(page, base)
+    therapist_logs_in_to_demo(page, base)
     page.goto(base + "/therapist")  # type: ignore[attr-defined]
     assert page.locator("h1").inner_text() == "Uw cliënten"  # type: ignore[attr-defined]
     alerts = page.locator("#alerts-title")  # type: ignore[attr-defined]
