@@ -206,16 +206,22 @@ def postgresql_url(server: str) -> Iterator[str]:
         admin.dispose()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=30)
-    args = parser.parse_args()
+def database_targets() -> list[tuple[str, Callable[[], AbstractContextManager[str]]]]:
+    """A new SQLite file; a new PostgreSQL schema when ROM_PORTAL_BENCH_POSTGRESQL_URL (or the tests' URL) is set."""
     targets: list[tuple[str, Callable[[], AbstractContextManager[str]]]] = [("SQLite", sqlite_url)]
     server = os.environ.get("ROM_PORTAL_BENCH_POSTGRESQL_URL") or os.environ.get("ROM_PORTAL_TEST_POSTGRESQL_URL")
     if server:
         targets.append(("PostgreSQL", lambda: postgresql_url(server)))
     else:
         print("PostgreSQL skipped: set ROM_PORTAL_BENCH_POSTGRESQL_URL")
+    return targets
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=30)
+    args = parser.parse_args()
+    targets = database_targets()
     print(f"client record, 8 questionnaires x {MEASUREMENTS} measurements; median and p90 of {args.runs} runs")
     print(f"{'database':<11} {'what':<28} {'median ms':>10} {'p90 ms':>8}")
     for name, make in targets:

@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlmodel import select
 
 from rom_portal import __version__
+from rom_portal.cli_erasure import erasures, retention
 from rom_portal.cli_questionnaires import questionnaires, score
 from rom_portal.db import Database, DatabaseError
 from rom_portal.schema import SchemaState, migrate, schema_status
@@ -205,9 +206,29 @@ def _check_reminders(settings: Settings) -> tuple[bool, str]:
     return True, f"reminder e-mails through {config.describe()}"
 
 
+def _check_erasure(settings: Settings) -> list[tuple[bool, str]]:
+    from rom_portal.services.erasure_ledger import NOT_SET, ledger_path
+
+    path = ledger_path(settings)
+    if path is None:
+        ledger = (False, NOT_SET)
+    elif not path.parent.is_dir():
+        ledger = (False, f"erasure ledger: folder {path.parent} does not exist")
+    elif not os.access(path if path.exists() else path.parent, os.W_OK):
+        ledger = (False, f"erasure ledger {path} is not writable")
+    else:
+        ledger = (True, f"erasure ledger {path}: keep it out of database backups, never restore it")
+    days = settings.retention_days
+    if days == 0:
+        kept = (True, "retention off (ROM_PORTAL_RETENTION_DAYS is 0): registrations are kept until erased")
+    else:
+        kept = (True, f"retention: `rom-portal retention run` erases registrations inactive for over {days} days")
+    return [ledger, kept]
+
+
 @main.command()
 def check() -> None:
-    """Check the configuration: secret, database, schema, HTTPS and reminder e-mail settings."""
+    """Check the configuration: secret, database, schema, HTTPS, reminder e-mail and erasure settings."""
     settings = load_settings()
     results: list[tuple[bool, str]] = [_check_secret(settings)]
     database = _open_database(settings)
@@ -223,6 +244,8 @@ def check() -> None:
             with database.session() as session:
                 demo = is_demo_database(session)
             results.append((not demo, "demo database: never serve it to real users" if demo else "not a demo database"))
+            if database.is_sqlite and not database.settle_owed_checkpoint():
+                results.append((False, "an erasure's checkpoint is owed: reads keep the write-ahead log open"))
     except (DBAPIError, SQLAlchemyError, DatabaseError) as exc:
         results.append((False, f"database unreachable: {describe_db_error(exc)}"))
     finally:
@@ -234,6 +257,7 @@ def check() -> None:
     else:
         results.append((True, "HTTPS: Secure cookies and HSTS on; serve behind a TLS reverse proxy"))
     results.append(_check_reminders(settings))
+    results += _check_erasure(settings)
     if settings.forwarded_allow_ips.strip() == "*":
         results.append(
             (False, "ROM_PORTAL_FORWARDED_ALLOW_IPS is *: anyone can forge client addresses; name your proxy")
@@ -276,6 +300,8 @@ def demo(host: str, port: int) -> None:
 
 main.add_command(questionnaires)
 main.add_command(score)
+main.add_command(erasures)
+main.add_command(retention)
 
 
 def _plural(count: int, one: str, many: str) -> str:

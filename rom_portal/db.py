@@ -25,6 +25,7 @@ from rom_portal.settings import sqlite_path
 T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 10_000
+CHECKPOINT_WAIT_MS = 200  # how long a checkpoint waits for readers before it is left owed
 # The pragmas every SQLite connection must have, and the value PRAGMA reports back for each.
 SQLITE_PRAGMAS: dict[str, str] = {
     "journal_mode": "wal",
@@ -91,6 +92,8 @@ class Database:
         db_file = sqlite_path(url)
         on_disk = db_file is not None and db_file.name not in ("", ":memory:")
         self._process_lock_file = db_file.with_name(db_file.name + ".writelock") if on_disk and db_file else None
+        # Present while a checkpoint that must empty the log (after an erasure) is still to be done.
+        self._checkpoint_owed = db_file.with_name(db_file.name + ".checkpoint-owed") if on_disk and db_file else None
         self.engine = make_engine(url, pool_size=threads)
         self._write_engine = self.engine.execution_options(**{_WRITE_OPTION: True})
         self._limiter = anyio.CapacityLimiter(threads)
@@ -157,13 +160,25 @@ class Database:
         return await self._as_the_writer(job)
 
     async def _as_the_writer(self, job: Callable[[], T]) -> T:
-        """SQLite: run ``job`` in the pool while this process holds the one writer's turn."""
+        """SQLite: run ``job`` in the pool while this process holds the one writer's turn.
+
+        Afterwards, when a checkpoint is owed (see ``checkpoint``), it is tried again: a write is a moment
+        when the readers that held the log open earlier have usually finished.
+        """
         if self._write_lock is None:
             self._write_lock = anyio.Lock()
         async with self._write_lock:
-            return await anyio.to_thread.run_sync(job, limiter=self._limiter)
+            result = await anyio.to_thread.run_sync(job, limiter=self._limiter)
+            if self._checkpoint_owed is not None and self._checkpoint_owed.exists():
+                await anyio.to_thread.run_sync(self._settle_checkpoint, limiter=self._limiter)
+            return result
 
     def _checkpoint_now(self) -> bool:
+        """One try at ``wal_checkpoint(TRUNCATE)``, waiting at most CHECKPOINT_WAIT_MS for readers.
+
+        Holds the writers' lock file, so no other process writes meanwhile; with the short wait it holds it
+        briefly (the connection's usual busy timeout would keep every writer waiting for seconds).
+        """
         with self._between_processes(True):
             # A raw connection: pysqlite runs in autocommit here (isolation_level None), and a checkpoint
             # cannot run inside a transaction.
@@ -171,24 +186,49 @@ class Database:
             try:
                 cursor = connection.cursor()
                 try:
+                    cursor.execute(f"PRAGMA busy_timeout={CHECKPOINT_WAIT_MS}")
                     busy = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
                 finally:
+                    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
                     cursor.close()
             finally:
                 connection.close()
         return busy == 0
 
-    async def checkpoint(self) -> bool:
-        """SQLite: copy the write-ahead log into the database file and empty the log.
+    def _settle_checkpoint(self) -> bool:
+        """Try an owed checkpoint; when it completes, it is owed no more."""
+        done = self._checkpoint_now()
+        if done and self._checkpoint_owed is not None:
+            self._checkpoint_owed.unlink(missing_ok=True)
+        return done
 
-        For right after a write that overwrote or deleted something personal (a client's reminder address):
-        with ``secure_delete`` the database file then holds no old copy, and neither does the ``-wal`` file.
-        Waits (up to the busy timeout) for readers still using the log. False when they kept it from completing:
-        the log then keeps its old frames until SQLite reuses it. Does nothing on PostgreSQL.
+    def checkpoint_owed(self) -> bool:
+        return self._checkpoint_owed is not None and self._checkpoint_owed.exists()
+
+    async def checkpoint(self) -> bool:
+        """SQLite: copy the write-ahead log into the database file and empty it.
+
+        For right after a write that deleted or overwrote something personal (an erasure, a changed address):
+        with ``secure_delete`` the database file then holds no old copy, and the ``-wal`` file is empty. Reads
+        still running (a download, say) can keep the log from being emptied; then the checkpoint is owed: a
+        marker file beside the database says so (for every worker process), and it is tried again after each
+        later write and when the portal starts, until it completes. False when it is owed. Nothing to do on
+        PostgreSQL.
         """
         if not self.is_sqlite:
             return True
-        return await self._as_the_writer(self._checkpoint_now)
+        if self._checkpoint_owed is not None:
+            self._checkpoint_owed.touch()
+        if self._write_lock is None:
+            self._write_lock = anyio.Lock()
+        async with self._write_lock:
+            return await anyio.to_thread.run_sync(self._settle_checkpoint, limiter=self._limiter)
+
+    def settle_owed_checkpoint(self) -> bool:
+        """At start-up (synchronously): complete a checkpoint left owed; True when none is owed any more."""
+        if not self.checkpoint_owed():
+            return True
+        return self._settle_checkpoint()
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -236,6 +236,20 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "At most this many reminder e-mails go to one client in any 30 days.",
         _parse_int(1, 30),
     ),
+    SettingSpec(
+        "erasure_ledger",
+        "",
+        "File listing the random ids of erased registrations (nothing else), outside the database, so "
+        "`rom-portal erasures replay` erases them again after a backup is restored. Default for SQLite: beside "
+        "the database (rom_portal.db.erasures); required for PostgreSQL.",
+        _parse_text,
+    ),
+    SettingSpec(
+        "retention_days",
+        "0",
+        "Days a registration may stay inactive before `rom-portal retention run` erases it; 0: never.",
+        _parse_int(0, 36500),
+    ),
 )
 
 
@@ -266,6 +280,8 @@ class Settings:
     smtp_from: str = ""
     smtp_timeout: int = 30
     reminder_limit: int = 4
+    erasure_ledger: str = ""
+    retention_days: int = 0
     # Where the secret came from (for `rom-portal check`); never the secret itself.
     secret_key_source: str = "environment"  # noqa: S105 (a description, not a secret)
     # Set by `rom-portal demo` only, never from the environment: demo accounts exist only in demo mode.

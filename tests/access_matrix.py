@@ -38,6 +38,10 @@ def rule(*who: str, params: Params = _none, foreign: Params | None = None, form:
     return Rule(frozenset(who), params, foreign, form or {})
 
 
+# The personas' password (tests/conftest.py PERSONA_PASSWORD) and a code that is wrong
+STAFF_ERASURE_FORM = {"confirm": "yes", "password": "groene fiets op de dijk", "code": "000000"}
+
+
 # Objects, by name, are made by the test's fixture: alice's and bob's invitation, carol's and dave's
 # registration (public id), staff and client user ids.
 MATRIX: dict[tuple[str, str], Rule] = {
@@ -67,6 +71,31 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/account/reminders/remove"): rule(CLIENT),
     ("GET", "/client"): rule(CLIENT),
     ("GET", "/client/results"): rule(CLIENT),
+    # Erasure: the client's own registration (found through their login); a therapist's own clients; an admin
+    # any client, named in the form. The staff POST carries the confirmation and the password (the code is wrong:
+    # a missing ownership check answers 400 for the foreign client instead of 404).
+    ("GET", "/client/privacy/erase"): rule(CLIENT),
+    ("POST", "/client/privacy/erase"): rule(CLIENT),
+    **{
+        (method, "/therapist/clients/{public_id}/erase"): rule(
+            THERAPIST,
+            params=lambda o: {"public_id": o["carol_public_id"]},
+            foreign=lambda o: {"public_id": o["dave_public_id"]},
+            form=STAFF_ERASURE_FORM if method == "POST" else None,
+        )
+        for method in ("GET", "POST")
+    },
+    ("GET", "/admin/erasures"): rule(ADMIN),
+    ("POST", "/admin/erasures"): rule(ADMIN, form={"username": "carol"}),
+    ("POST", "/admin/erasures/erase"): rule(ADMIN, form=STAFF_ERASURE_FORM),
+    # The client's privacy page: everything is their own, found through their login (no object in the path).
+    ("GET", "/client/privacy"): rule(CLIENT),
+    ("POST", "/client/privacy/name"): rule(CLIENT, form={"display_name": "Carol"}),
+    ("POST", "/client/privacy/research"): rule(CLIENT, form={"agree": "yes"}),
+    ("POST", "/client/privacy/research/withdraw"): rule(CLIENT),
+    ("GET", "/client/privacy/log"): rule(CLIENT),
+    # Download all my data: the zip of the logged-in client's own data (no object in the path to swap).
+    ("GET", "/client/privacy/download"): rule(CLIENT),
     ("GET", "/research"): rule(RESEARCHER),
     ("GET", "/therapist"): rule(THERAPIST),
     ("GET", "/therapist/invitations"): rule(THERAPIST),

@@ -292,3 +292,19 @@ def test_disabled_users_lose_access_at_once(app: Portal, db: Database, people: P
     with db.session(write=True) as session:
         session.get(User, people.alice.id).disabled_at = utcnow()
     assert visitor.client.get("/therapist", follow_redirects=False).status_code == 303
+
+
+def test_the_data_download_holds_no_object_of_another_client(
+    app: Portal, db: Database, people: People, objects: dict[str, object]
+) -> None:
+    """The download has no object in its path to swap: what must stay out of reach is inside the zip."""
+    import io
+    import zipfile
+
+    response = _visitor(app, db, people, "carol").client.get("/client/privacy/download")
+    assert response.status_code == 200
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    text = "\n".join(archive.read(name).decode("utf-8-sig") for name in archive.namelist())
+    for name in ("assignment", "submitted", "public_id", "plan", "occasion"):
+        assert str(objects[f"dave_{name}"]) not in text, name
+        assert str(objects[f"carol_{name}"]) in text, name

@@ -160,3 +160,47 @@ def test_sqlite_writers_take_turns_through_a_lock_file(tmp_path: object) -> None
             assert session.get(PortalMeta, "k") is not None
     finally:
         database.dispose()
+
+
+def test_a_checkpoint_kept_from_completing_by_a_reader_is_owed_and_done_after_the_next_write(
+    tmp_path: object,
+) -> None:
+    """An erasure's checkpoint never holds up the writers for long, and never leaves deleted bytes behind."""
+    import sqlite3
+    import time
+    from pathlib import Path
+
+    db_file = Path(f"{tmp_path}/owed.db")
+    database = Database(f"sqlite:///{db_file}")
+    migrate(database.engine)
+    marker = "MARKER-owed-checkpoint-4711"
+
+    def files() -> bytes:
+        return b"".join(p.read_bytes() for p in db_file.parent.glob("owed.db*") if p.suffix != ".writelock")
+
+    def put(session: Session, key: str, value: str) -> None:
+        session.add(PortalMeta(key=key, value=value))
+
+    def remove(session: Session, key: str) -> None:
+        session.delete(session.get(PortalMeta, key))
+
+    try:
+        anyio.run(database.write, put, "secret", marker)
+        anyio.run(database.write, remove, "secret")
+        reader = sqlite3.connect(db_file)
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM portal_meta").fetchone()  # a snapshot, as a long download holds
+        started = time.monotonic()
+        assert anyio.run(database.checkpoint) is False
+        assert time.monotonic() - started < 2  # not the 10 s busy timeout
+        assert database.checkpoint_owed() and marker.encode() in files()  # the test can fail
+        anyio.run(database.write, put, "other", "x")  # the reader is still there: still owed
+        assert database.checkpoint_owed()
+        reader.rollback()
+        reader.close()
+        anyio.run(database.write, put, "later", "y")  # any later write completes it
+        assert not database.checkpoint_owed()
+        assert marker.encode() not in files()
+        assert Path(f"{db_file}-wal").stat().st_size == 0
+    finally:
+        database.dispose()
