@@ -33,6 +33,7 @@ from rom_portal.services.export_topics import (
     RESPONDENT,
     Column,
     Export,
+    FormWords,
     Row,
     Topic,
     batched,
@@ -59,6 +60,22 @@ VERSION = Column("version", N_("Version"), N_("The version of the questionnaire.
 STATUS = Column("status", N_("Status"), N_("Sent, not sent (draft), or not started."))
 SENT_AT = Column("sent_at", N_("Sent on"), N_("When it was sent; empty if it was not sent."))
 
+# Rows about one assignment start alike: these columns selected, and these in the file.
+ABOUT_SELECTED = (
+    Assignment.public_id,
+    Assignment.questionnaire_key,
+    Assignment.questionnaire_version,
+    Assignment.respondent,
+    Assignment.informant_label,
+)
+ABOUT_COLUMNS = (ASSIGNMENT_ID, QUESTIONNAIRE_KEY, QUESTIONNAIRE_TITLE, VERSION, RESPONDENT, RELATION)
+
+
+def about(export: Export, public_id: str, key: str, version: int, respondent: str, label: str) -> tuple[FormWords, Row]:
+    """The form filled in, and the start of a row (ABOUT_COLUMNS) from what ABOUT_SELECTED read."""
+    form = export.form(key, version)
+    return form, (public_id, key, form.title, version, respondent_words(respondent), label or None)
+
 
 # --- Questionnaires ---------------------------------------------------------------------------------------
 
@@ -66,11 +83,7 @@ SENT_AT = Column("sent_at", N_("Sent on"), N_("When it was sent; empty if it was
 def _questionnaire_rows(session: Session, export: Export) -> Iterator[Row]:
     statement = (
         select(
-            Assignment.public_id,
-            Assignment.questionnaire_key,
-            Assignment.questionnaire_version,
-            Assignment.respondent,
-            Assignment.informant_label,
+            *ABOUT_SELECTED,
             Assignment.created_at,
             Assignment.opens_on,
             Assignment.due_on,
@@ -90,11 +103,7 @@ def _questionnaire_rows(session: Session, export: Export) -> Iterator[Row]:
         .order_by(col(Assignment.created_at), col(Assignment.id))
     )
     for (
-        public_id,
-        key,
-        version,
-        respondent,
-        label,
+        *selected,
         created_at,
         opens_on,
         due_on,
@@ -107,13 +116,9 @@ def _questionnaire_rows(session: Session, export: Export) -> Iterator[Row]:
         link_expires,
         link_closed,
     ) in batched(session, statement):
+        _form, head = about(export, *selected)
         yield (
-            public_id,
-            key,
-            export.form(key, version).title,
-            version,
-            respondent_words(respondent),
-            label or None,
+            *head,
             export.when(created_at),
             export.day(opens_on),
             export.day(due_on),
@@ -133,12 +138,7 @@ QUESTIONNAIRES = Topic(
     N_("Questionnaires"),
     N_("Every questionnaire your therapist asked you or an informant to fill in: one row for each time."),
     (
-        ASSIGNMENT_ID,
-        QUESTIONNAIRE_KEY,
-        QUESTIONNAIRE_TITLE,
-        VERSION,
-        RESPONDENT,
-        RELATION,
+        *ABOUT_COLUMNS,
         Column("assigned_at", N_("Asked on"), N_("When your therapist asked for it.")),
         Column("opens_on", N_("Opens on"), N_("From this day on it could be filled in; empty: at once.")),
         Column("due_on", N_("Fill in before"), N_("The date it was asked for, if there was one.")),
@@ -165,11 +165,7 @@ def _answer_rows(session: Session, export: Export) -> Iterator[Row]:
     statement = (
         select(
             Submission.id,
-            Assignment.public_id,
-            Assignment.questionnaire_key,
-            Assignment.questionnaire_version,
-            Assignment.respondent,
-            Assignment.informant_label,
+            *ABOUT_SELECTED,
             Submission.status,
             Submission.submitted_at,
             Answer.item_id,
@@ -184,20 +180,11 @@ def _answer_rows(session: Session, export: Export) -> Iterator[Row]:
     # One submission's answers at a time (a few dozen), put in the order of the form.
     for _submission, rows in itertools.groupby(batched(session, statement), key=lambda row: row[0]):
         answers = list(rows)
-        _, public_id, key, version, respondent, label, status, submitted_at = answers[0][:8]
-        form = export.form(key, version)
+        form, about_head = about(export, *answers[0][1:6])
+        status, submitted_at = answers[0][6:8]
         unknown = len(form.positions)  # an item no longer in the form goes last
         answers.sort(key=lambda row: form.positions.get(row.item_id, unknown))
-        head = (
-            public_id,
-            key,
-            form.title,
-            version,
-            respondent_words(respondent),
-            label or None,
-            status_words(status),
-            export.when(submitted_at),
-        )
+        head = (*about_head, status_words(status), export.when(submitted_at))
         for row in answers:
             value = json.loads(row.value)
             yield (
@@ -218,12 +205,7 @@ ANSWERS = Topic(
         "included too: their status is “not sent (draft)”."
     ),
     (
-        ASSIGNMENT_ID,
-        QUESTIONNAIRE_KEY,
-        QUESTIONNAIRE_TITLE,
-        VERSION,
-        RESPONDENT,
-        RELATION,
+        *ABOUT_COLUMNS,
         STATUS,
         SENT_AT,
         Column("question_id", N_("Question number"), N_("The number of the question in the questionnaire.")),
@@ -241,11 +223,7 @@ ANSWERS = Topic(
 def _score_rows(session: Session, export: Export) -> Iterator[Row]:
     statement = (
         select(
-            Assignment.public_id,
-            Assignment.questionnaire_key,
-            Assignment.questionnaire_version,
-            Assignment.respondent,
-            Assignment.informant_label,
+            *ABOUT_SELECTED,
             Submission.submitted_at,
             Score.scale_id,
             Score.value,
@@ -259,19 +237,13 @@ def _score_rows(session: Session, export: Export) -> Iterator[Row]:
         .where(Score.registration_id == export.registration_id, Submission.registration_id == export.registration_id)
         .order_by(col(Submission.id), col(Score.id))
     )
-    for public_id, key, version, respondent, label, submitted_at, scale_id, value, band_id, *counts in batched(
-        session, statement
-    ):
-        form = export.form(key, version)
+    for row in batched(session, statement):
+        submitted_at, scale_id, value, band_id, *counts = row[5:]
+        form, head = about(export, *row[:5])
         scale = form.scales.get(scale_id)
         band = next((one for one in scale.bands if one.id == band_id), None) if scale else None
         yield (
-            public_id,
-            key,
-            form.title,
-            version,
-            respondent_words(respondent),
-            label or None,
+            *head,
             export.when(submitted_at),
             scale_id,
             scale.label.get(export.lang) if scale else None,
@@ -287,12 +259,7 @@ SCORES = Topic(
     N_("Scores"),
     N_("The scores of every questionnaire that was sent, for each scale, with the range the score falls in."),
     (
-        ASSIGNMENT_ID,
-        QUESTIONNAIRE_KEY,
-        QUESTIONNAIRE_TITLE,
-        VERSION,
-        RESPONDENT,
-        RELATION,
+        *ABOUT_COLUMNS,
         SENT_AT,
         Column("scale_id", N_("Scale code"), N_("The short name of the scale.")),
         Column("scale", N_("Scale"), N_("What the score measures.")),
@@ -312,11 +279,7 @@ SCORES = Topic(
 def _alert_rows(session: Session, export: Export) -> Iterator[Row]:
     statement = (
         select(
-            Assignment.public_id,
-            Assignment.questionnaire_key,
-            Assignment.questionnaire_version,
-            Assignment.respondent,
-            Assignment.informant_label,
+            *ABOUT_SELECTED,
             Alert.item_id,
             Alert.created_at,
             Alert.acknowledged_at,

@@ -30,7 +30,7 @@ from rom_portal.web.access import auth_of, current_auth, require
 from rom_portal.web.filling import Target, autosave, save_page, show_done, show_page, show_review
 from rom_portal.web.messages import locked_message
 from rom_portal.web.session_middleware import clear_session_cookie, set_session_cookie
-from rom_portal.web.templating import url
+from rom_portal.web.templating import portal_address, url
 
 INFORMANT_ROLE = "informant"
 
@@ -54,11 +54,6 @@ def _therapist(request: Request) -> Actor:
 
 
 # --- Therapist side ---------------------------------------------------------------------------------------
-
-
-def _portal_address(request: Request) -> str:
-    # The configured address, not the request's Host header (which a client could set to anything).
-    return request.app.state.settings.public_url or str(request.base_url).rstrip("/")
 
 
 async def _render_informants(
@@ -108,15 +103,24 @@ async def issue_informant(request: Request) -> Response:
         )
     except NotFound:
         raise HTTPException(404) from None
-    link = _portal_address(request) + str(request.app.url_path_for("informant_link", token=issued.token))
-    context = {
+    return issued_link_page(request, issued, public_id)
+
+
+def issued_link_page(
+    request: Request, issued: informants.IssuedLink, public_id: str, back: tuple[str, str] | None = None
+) -> Response:
+    """The new link and code, shown once: answered directly (200, never cached) rather than redirected, since
+    neither is stored in clear. ``back``: where the page leads back to, and the words for it."""
+    link = portal_address(request) + str(request.app.url_path_for("informant_link", token=issued.token))
+    context: dict[str, object] = {
         "issued": issued,
         "link": link,
         "qr": qr_svg(link, _("QR code with the link to the questionnaire")),
-        "definition": state.catalogue[issued.questionnaire_key],
+        "definition": request.app.state.catalogue[issued.questionnaire_key],
         "public_id": public_id,
     }
-    # Answered directly (200, never cached) rather than redirected: the link and code are not stored in clear.
+    if back is not None:
+        context.update(back_url=back[0], back_text=back[1])
     return _render(request, "therapist/informants_issued.html", context)
 
 

@@ -16,12 +16,12 @@ from starlette.routing import BaseRoute, Route
 from rom_portal.i18n import N_
 from rom_portal.i18n import gettext as _
 from rom_portal.models import Role
-from rom_portal.security.totp import qr_svg
 from rom_portal.services import client_record, informants, plan_form, plans
 from rom_portal.services.audit import Actor
 from rom_portal.services.client_area import practice_today
 from rom_portal.services.onboarding import NotFound
 from rom_portal.web.access import auth_of, require
+from rom_portal.web.informants import issued_link_page
 from rom_portal.web.templating import url
 
 NOTICES = {
@@ -164,18 +164,9 @@ async def occasion_link(request: Request) -> Response:
         raise HTTPException(404) from None
     except informants.AlreadySent:
         return _back(request, "already-sent")
-    portal = state.settings.public_url or str(request.base_url).rstrip("/")
-    link = portal + str(request.app.url_path_for("informant_link", token=issued.token))
-    context = {
-        "issued": issued,
-        "link": link,
-        "qr": qr_svg(link, _("QR code with the link to the questionnaire")),
-        "definition": state.catalogue[issued.questionnaire_key],
-        "public_id": public_id,
-        "back_url": url(request, "therapist_client_plans", public_id=public_id),
-        "back_text": _("Back to the plans of %(name)s") % {"name": issued.client_name},
-    }
-    return state.templates.render(request, "therapist/informants_issued.html", context)
+    back = url(request, "therapist_client_plans", public_id=public_id)
+    words = _("Back to the plans of %(name)s") % {"name": issued.client_name}
+    return issued_link_page(request, issued, public_id, (back, words))
 
 
 def routes() -> list[BaseRoute]:

@@ -48,6 +48,12 @@ def url(request: Request, name: str, /, query: Mapping[str, str] | None = None, 
     return f"{path}?{urlencode(params)}" if params else path
 
 
+def portal_address(request: Request) -> str:
+    """The portal's own address for links handed out on paper or by e-mail: the configured one, not the
+    request's Host header (which a client could set to anything)."""
+    return request.app.state.settings.public_url or str(request.base_url).rstrip("/")
+
+
 def _route_path(router: object, name: str) -> str:
     """Paths without parameters never change while the app runs; looking them up walks every route."""
     paths: dict[str, str] = router.__dict__.setdefault("_rom_portal_paths", {})

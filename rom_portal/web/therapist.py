@@ -19,7 +19,7 @@ from rom_portal.services import caseload, client_area, onboarding, passwords_res
 from rom_portal.services.audit import Actor
 from rom_portal.services.onboarding import NotFound
 from rom_portal.web.access import auth_of, path_id, require
-from rom_portal.web.templating import url
+from rom_portal.web.templating import portal_address, url
 
 _CLIENT = "{client}"  # stands in for a client's public id in a path template (no route's own path holds it)
 
@@ -28,11 +28,6 @@ def _actor(request: Request) -> Actor:
     auth = auth_of(request)
     route = request.scope.get("route")
     return Actor(auth.user_id, auth.role.value, access_point=f"web:{getattr(route, 'name', '')}")
-
-
-def _portal_address(request: Request) -> str:
-    # The configured address, not the request's Host header (which a client could set to anything).
-    return request.app.state.settings.public_url or str(request.base_url).rstrip("/")
 
 
 def _render(request: Request, name: str, context: dict[str, object], status: int = 200) -> Response:
@@ -87,7 +82,7 @@ async def create_invitation(request: Request) -> Response:
     valid_for = timedelta(days=request.app.state.settings.invitation_days)
     invitation = await request.app.state.db.write(onboarding.create_invitation, _actor(request), label, valid_for)
     path = request.app.url_path_for("register")
-    context = {"invitation": invitation, "portal": _portal_address(request), "path": path}
+    context = {"invitation": invitation, "portal": portal_address(request), "path": path}
     return _render(request, "therapist/invitation_created.html", context)
 
 
@@ -111,7 +106,7 @@ async def client_reset_code(request: Request) -> Response:
         )
     except NotFound:
         raise HTTPException(404) from None
-    context = {"issued": issued, "portal": _portal_address(request), "path": request.app.url_path_for("reset")}
+    context = {"issued": issued, "portal": portal_address(request), "path": request.app.url_path_for("reset")}
     return _render(request, "therapist/reset_code.html", context)
 
 
