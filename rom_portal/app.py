@@ -36,6 +36,7 @@ from rom_portal.web import (
     pages,
     plans,
     privacy,
+    research,
     therapist,
 )
 from rom_portal.web.language import LanguageMiddleware
@@ -75,7 +76,7 @@ def routes() -> list[BaseRoute]:
         *client_record.routes(),
         *plans.routes(),
         *admin.routes(),
-        *pages.area_routes(),
+        *research.routes(),
         *client.routes(),
         *privacy.routes(),
         *data_download.routes(),

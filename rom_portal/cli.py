@@ -16,6 +16,7 @@ from sqlmodel import select
 from rom_portal import __version__
 from rom_portal.cli_erasure import erasures, retention
 from rom_portal.cli_questionnaires import questionnaires, score
+from rom_portal.cli_research import research
 from rom_portal.db import Database, DatabaseError
 from rom_portal.schema import SchemaState, migrate, schema_status
 from rom_portal.settings import Settings, SettingsError, load_settings, sqlite_path
@@ -302,6 +303,7 @@ main.add_command(questionnaires)
 main.add_command(score)
 main.add_command(erasures)
 main.add_command(retention)
+main.add_command(research)
 
 
 def _plural(count: int, one: str, many: str) -> str:

@@ -12,6 +12,7 @@ from datetime import timedelta
 from sqlmodel import Session, col, select
 
 from rom_portal.demo_caseload import Measured, Planned, phq9, plan, seed_caseload, spread, submit_history
+from rom_portal.demo_research import seed_research_cohort
 from rom_portal.labels import role_label
 from rom_portal.models import Assignment, PortalMeta, Registration, Respondent, Role, User
 from rom_portal.models.base import utcnow
@@ -113,6 +114,7 @@ def seed_demo(session: Session, catalogue: Catalogue | None = None) -> None:
     _seed_informant(session, catalogue)
     therapist = session.exec(select(User).where(User.username == "demo-behandelaar")).one()
     seed_caseload(session, catalogue, therapist)
+    seed_research_cohort(session, catalogue)  # for the demo researcher, under a therapist of its own
 
 
 @dataclass(frozen=True)

@@ -245,6 +245,12 @@ SETTINGS: tuple[SettingSpec, ...] = (
         _parse_text,
     ),
     SettingSpec(
+        "research_min_clients",
+        "10",
+        "Research exports: a figure that rests on fewer clients than this is suppressed (k, at least 5).",
+        _parse_int(5, 1000),
+    ),
+    SettingSpec(
         "retention_days",
         "0",
         "Days a registration may stay inactive before `rom-portal retention run` erases it; 0: never.",
@@ -282,6 +288,7 @@ class Settings:
     reminder_limit: int = 4
     erasure_ledger: str = ""
     retention_days: int = 0
+    research_min_clients: int = 10
     # Where the secret came from (for `rom-portal check`); never the secret itself.
     secret_key_source: str = "environment"  # noqa: S105 (a description, not a secret)
     # Set by `rom-portal demo` only, never from the environment: demo accounts exist only in demo mode.

@@ -96,7 +96,10 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/client/privacy/log"): rule(CLIENT),
     # Download all my data: the zip of the logged-in client's own data (no object in the path to swap).
     ("GET", "/client/privacy/download"): rule(CLIENT),
+    # Research exports: aggregates only, no object in the path (the choices are in the query).
     ("GET", "/research"): rule(RESEARCHER),
+    ("GET", "/research/export.zip"): rule(RESEARCHER),
+    ("GET", "/research/export.json"): rule(RESEARCHER),
     ("GET", "/therapist"): rule(THERAPIST),
     ("GET", "/therapist/invitations"): rule(THERAPIST),
     ("POST", "/therapist/invitations"): rule(THERAPIST),

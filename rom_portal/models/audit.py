@@ -28,3 +28,5 @@ class AuditEvent(SQLModel, table=True):
     action: str = Field(max_length=32)  # read, create, update, delete, export, login, logout, ...
     outcome: str = Field(default="success", max_length=16)  # success, failure, denied
     access_point: str = Field(max_length=64)  # "web" route name, or "cli:<command>"
+    # What was asked, where the object id is too short for it (the parameters of a research export).
+    detail: str = Field(default="", max_length=255, sa_column_kwargs={"server_default": ""})

@@ -35,6 +35,7 @@ def record(
     *,
     registration_id: int | None = None,
     outcome: str = "success",
+    detail: str = "",
 ) -> None:
     session.add(
         AuditEvent(
@@ -46,5 +47,6 @@ def record(
             action=action,
             outcome=outcome,
             access_point=actor.access_point[:64],
+            detail=detail[:255],
         )
     )

@@ -6,11 +6,9 @@ from sqlalchemy import text
 from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import BaseRoute, Route
 
-from rom_portal.models import Role
 from rom_portal.services.consent import PRIVACY_STATEMENT_VERSION
-from rom_portal.web.access import current_auth, home_path, require
+from rom_portal.web.access import current_auth, home_path
 from rom_portal.web.templating import url
 
 
@@ -25,17 +23,6 @@ async def privacy_statement(request: Request) -> Response:
     return request.app.state.templates.render(
         request, "privacy_statement.html", {"statement_version": PRIVACY_STATEMENT_VERSION}
     )
-
-
-@require(Role.researcher)
-async def research_home(request: Request) -> Response:
-    return request.app.state.templates.render(request, "research/home.html")
-
-
-def area_routes() -> list[BaseRoute]:
-    return [
-        Route("/research", research_home, name="research_home"),
-    ]
 
 
 def _ping(session: Session) -> None:

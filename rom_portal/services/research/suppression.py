@@ -1,0 +1,143 @@
+"""Small-cell suppression of a count table with margins: primary cells, then hypercubes (secondary).
+
+A table has dimensions (age band, sex, respondent, band of the score, ...); every dimension also has the margin
+``ALL``, the sum over its levels, so any total or subtotal of the table is itself a cell. Primary suppression: every
+count below k. A count of zero is suppressed too (that nobody in a group has a band is a fact about that group),
+except for levels nobody in the whole table belongs to: those are left out of the table altogether.
+
+Secondary suppression follows the hypercube method (Repsilber; tau-ARGUS's GHMITER): every primary cell becomes a
+corner of a hypercube, one other value chosen per dimension, whose 2^d corners are all suppressed. Moving the
+corners by +t and -t in a checkerboard pattern (the same sign across a margin and its level, opposite signs
+between two levels) keeps every total and subtotal as published, so no combination of published figures (a total
+minus subtotals, or any other sum) fixes a suppressed cell. The hypercube is only taken when such a move stays
+non-negative in some direction, so that "these cells add up to 0" cannot give the cells away either. Among the
+possible hypercubes the cheapest is chosen: few clients behind the extra cells, and margins only when unavoidable.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from itertools import product
+
+ALL = "all"
+
+Coordinate = tuple[str, ...]
+
+
+def with_margins(dimensions: Sequence[Sequence[str]], body: Mapping[Coordinate, int]) -> dict[Coordinate, int]:
+    """Every cell of the table with its margins, from the counts of the inner cells (missing cells count 0)."""
+    counts = dict.fromkeys(product(*[(*levels, ALL) for levels in dimensions]), 0)
+    width = len(dimensions)
+    for coordinate, count in body.items():
+        if not count:
+            continue
+        for mask in range(1 << width):
+            counts[tuple(ALL if mask >> d & 1 else coordinate[d] for d in range(width))] += count
+    return counts
+
+
+def present_levels(dimensions: Sequence[Sequence[str]], counts: Mapping[Coordinate, int]) -> list[tuple[str, ...]]:
+    """Per dimension, the levels somebody in the table belongs to (the others are left out of the table)."""
+    width = len(dimensions)
+    present = []
+    for d, levels in enumerate(dimensions):
+        grand = [ALL] * width
+        kept = []
+        for level in levels:
+            grand[d] = level
+            if counts.get(tuple(grand), 0):
+                kept.append(level)
+        present.append(tuple(kept))
+    return present
+
+
+def _weight(count: int, coordinate: Coordinate) -> float:
+    # Suppressing a margin costs far more than an inner cell: totals are what readers use most.
+    return (count + 1) * 16.0 ** sum(1 for value in coordinate if value == ALL)
+
+
+def suppress(dimensions: Sequence[Sequence[str]], counts: Mapping[Coordinate, int], k: int) -> set[Coordinate]:
+    """The cells to suppress in a table (every cell of ``with_margins``, levels as ``present_levels`` left them).
+
+    A dimension with a single level is the same as its margin: it is set aside while choosing hypercubes and
+    the level shares the margin's fate.
+    """
+    width = len(dimensions)
+    if not counts.get((ALL,) * width):
+        return set()  # nobody in the table: its zeros are about no one
+    varying = [d for d in range(width) if len(dimensions[d]) > 1]
+
+    def project(coordinate: Coordinate) -> Coordinate:
+        return tuple(coordinate[d] for d in varying)
+
+    inner_counts: dict[Coordinate, int] = {}
+    for coordinate, count in counts.items():
+        if all(coordinate[d] == ALL for d in range(width) if d not in varying):
+            inner_counts[project(coordinate)] = count
+    inner_dimensions = [dimensions[d] for d in varying]
+    inner = _suppress_cells([(*levels, ALL) for levels in inner_dimensions], inner_counts, k)
+    return {coordinate for coordinate in counts if project(coordinate) in inner}
+
+
+def _suppress_cells(values: Sequence[tuple[str, ...]], counts: Mapping[Coordinate, int], k: int) -> set[Coordinate]:
+    suppressed = {cell for cell, count in counts.items() if count < k}
+    order = {cell: index for index, cell in enumerate(counts)}
+    weights = {cell: _weight(count, cell) for cell, count in counts.items()}
+    covered: set[Coordinate] = set()
+    for cell in sorted(suppressed, key=lambda one: (counts[one], order[one])):
+        if cell in covered:
+            continue
+        corners = _cheapest_hypercube(values, counts, weights, suppressed, cell)
+        suppressed.update(corners)
+        covered.update(corners)
+    return suppressed
+
+
+def _parities(width: int, flipping: tuple[bool, ...]) -> list[bool]:
+    """For each corner, in the order ``itertools.product`` makes them: does its sign flip (an odd number of steps
+    between two levels)?"""
+    parities = [False]
+    for flips in flipping:
+        parities = [parity for parity in parities for parity in (parity, parity != flips)]
+    return parities
+
+
+def _cheapest_hypercube(
+    values: Sequence[tuple[str, ...]],
+    counts: Mapping[Coordinate, int],
+    weights: Mapping[Coordinate, float],
+    suppressed: set[Coordinate],
+    cell: Coordinate,
+) -> list[Coordinate]:
+    width = len(values)
+    if width == 0:
+        return [cell]
+    best: list[Coordinate] = []
+    best_cost = math.inf
+    choices = [[value for value in values[d] if value != cell[d]] for d in range(width)]
+    parity_cache: dict[tuple[bool, ...], list[bool]] = {}
+    for partner in product(*choices):
+        # Opposite signs between two levels; the same sign between a level and its margin.
+        flipping = tuple(ALL not in (cell[d], partner[d]) for d in range(width))
+        parities = parity_cache.get(flipping)
+        if parities is None:
+            parities = parity_cache[flipping] = _parities(width, flipping)
+        corners = list(product(*[(cell[d], partner[d]) for d in range(width)]))
+        cost = 0.0
+        for corner in corners:
+            if corner not in suppressed:
+                cost += weights[corner]
+        if cost >= best_cost:
+            continue
+        lowest_plus = min(counts[corner] for corner, flips in zip(corners, parities, strict=True) if not flips)
+        lowest_minus = min(
+            (counts[corner] for corner, flips in zip(corners, parities, strict=True) if flips), default=math.inf
+        )
+        if lowest_plus == 0 and lowest_minus == 0:
+            continue  # the checkerboard move would make a count negative whichever way it goes
+        best, best_cost = corners, cost
+        if cost == 0:
+            break
+    assert best, "pairing every dimension with its margin is always possible"
+    return best
