@@ -29,8 +29,6 @@ OPTION_OF = {
     "questionnaire": "--questionnaire",
     "occasions": "--occasion",
     "nth": "--nth",
-    "week_width": "--week-width",
-    "week_until": "--week-until",
     "strata": "--stratum",
 }
 
@@ -83,8 +81,6 @@ def research() -> None:
     help="Moments of measurement (repeatable); default: first and last.",
 )
 @click.option("--nth", default="", help='With --occasion nth: which measurements, e.g. "2, 3".')
-@click.option("--week-width", default="4", show_default=True, help="With --occasion weeks: weeks per period.")
-@click.option("--week-until", default="52", show_default=True, help="With --occasion weeks: up to this week.")
 @click.option("--stratum", "strata", multiple=True, type=click.Choice(STRATA), help="Split by (repeatable).")
 @click.option(
     "--format",
@@ -103,8 +99,6 @@ def export(
     questionnaires: tuple[str, ...],
     occasions: tuple[str, ...],
     nth: str,
-    week_width: str,
-    week_until: str,
     strata: tuple[str, ...],
     file_format: str,
     output: Path | None,
@@ -134,8 +128,6 @@ def export(
             questionnaires=questionnaires,
             occasions=occasions or ("first", "last"),
             nth=nth,
-            week_width=week_width,
-            week_until=week_until,
             strata=strata,
         )
     if wanted is None:

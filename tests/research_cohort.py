@@ -54,7 +54,9 @@ def add_client(
     session.add(registration)
     session.flush()
     if person.consent:
-        session.add(Consent(registration_id=registration.id, kind=ConsentKind.research, statement_version="t"))
+        session.add(
+            Consent(registration_id=registration.id, kind=ConsentKind.research, statement_version="t", given_at=EPOCH)
+        )
     definition = catalogue[person.key]
     for index, total in enumerate(person.totals):
         when = EPOCH + timedelta(weeks=4 * index)

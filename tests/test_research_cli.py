@@ -67,10 +67,6 @@ def test_csv_is_a_zip_written_to_the_output_file(
         "gad7",
         "--occasion",
         "weeks",
-        "--week-width",
-        "4",
-        "--week-until",
-        "12",
         "--stratum",
         "age",
         "--format",
@@ -84,7 +80,7 @@ def test_csv_is_a_zip_written_to_the_output_file(
     assert sorted(archive.namelist()) == ["codebook.txt", "figures.csv"]
     assert "weeks_0_3" in archive.read("figures.csv").decode()
     assert os.listdir(target.parent) == ["delivery.zip"]  # no temporary file left
-    assert _audit(db) == [("csv", "system", "cli:research export", "q=phq9,gad7;o=w4x12;s=age")]
+    assert _audit(db) == [("csv", "system", "cli:research export", "q=phq9,gad7;o=w4x52;s=age")]
 
 
 def test_csv_without_an_output_file_is_refused(settings: Settings, db: Database) -> None:
@@ -106,7 +102,5 @@ def test_a_bad_key_or_choice_exits_2_with_the_problem(settings: Settings, db: Da
     assert numbers.exit_code == 2 and "--nth: Give measurement numbers from 1 to 52" in numbers.stderr
     lonely = _run(settings, "--questionnaire", "phq9", "--nth", "2")
     assert lonely.exit_code == 2 and "--nth needs --occasion nth" in lonely.stderr
-    weeks = _run(settings, "--questionnaire", "phq9", "--occasion", "weeks", "--week-width", "60")
-    assert weeks.exit_code == 2 and "--week-width:" in weeks.stderr
     assert _run(settings, "--questionnaire", "phq9", "--stratum", "postcode").exit_code == 2
     assert _audit(db) == []

@@ -30,7 +30,7 @@ from rom_portal.services.research.export import (
     record_export,
 )
 from rom_portal.services.research.files import csv_zip_bytes, figures_csv, json_bytes
-from rom_portal.services.research.request import ExportRequest, Occasions, WeekBins, parse_request
+from rom_portal.services.research.request import WEEK_PERIODS, ExportRequest, Occasions, parse_request
 from tests.conftest import People
 from tests.research_cohort import Person, add_client, add_measurement
 
@@ -70,20 +70,23 @@ PHQ9 = ExportRequest(("phq9",), Occasions(first=True, last=True))
 
 def test_only_consenting_clients_count_and_the_figures_are_right(app, db: Database, people: People) -> None:
     catalogue = app.state.catalogue
-    consenting = [Person(totals=(t, t - 4)) for t in range(6, 24)]  # 18 clients, first totals 6..23
+    consenting = [Person(totals=(t, max(0, t - 4))) for t in range(1, 25)]  # 24 clients, first totals 1..24
     _cohort(db, catalogue, people.alice.id, consenting)
     _cohort(db, catalogue, people.bob.id, [Person(consent=False, totals=(27, 27))] * 5, prefix="n")
     export = _export(db, catalogue, PHQ9)
     first = _row(export, DISTRIBUTION, "first")
-    assert first["n"] == 18
-    assert first["mean"] == 14.5 and first["median"] == 14.5
-    assert first["q1"] == 10.25 and first["q3"] == 18.75
-    assert first["sd"] == pytest.approx(5.34, abs=0.005)
+    assert first["n"] == 24
+    assert first["mean"] == 12.5 and first["median"] == 12.5
+    assert first["q1"] == 6.75 and first["q3"] == 18.25
+    assert first["sd"] == pytest.approx(7.07, abs=0.005)
     last = _row(export, DISTRIBUTION, "last")
-    assert last["mean"] == 10.5
+    assert last["mean"] == 8.75
     change = _row(export, CHANGE, "first_to_last")
-    assert change["pairs"] == 18 and change["mean_change"] == -4
-    assert change["no_reliable_change"] == 18  # 4 points is below PHQ-9's threshold of 6
+    assert change["pairs"] == 24 and change["mean_change"] == -3.75
+    assert change["no_reliable_change"] == 24  # 4 points is below PHQ-9's threshold of 6
+    # Below 2k clients the median and quartiles are (nearly) one person's score: only mean and sd are shown.
+    small = _row(_export(db, catalogue, PHQ9, k=13), DISTRIBUTION, "first")
+    assert small["n"] == 24 and small["mean"] == 12.5 and {"median", "q1", "q3"} <= small["_suppressed"]
     assert "min" not in first and "max" not in first
 
 
@@ -128,7 +131,7 @@ def test_published_counts_rest_on_k_clients_in_a_stratified_export(app, db: Data
         )
     _cohort(db, catalogue, people.alice.id, people_list)
     request = ExportRequest(
-        ("phq9",), Occasions(first=True, last=True, nth=(2,), weeks=WeekBins(4, 12)), ("age", "sex", "respondent")
+        ("phq9",), Occasions(first=True, last=True, nth=(2,), weeks=WEEK_PERIODS), ("age", "sex", "respondent")
     )
     export = _export(db, catalogue, request)
     assert export.suppressed_count > 0
@@ -256,8 +259,6 @@ def test_every_preview_and_download_is_logged_with_its_parameters(app, db: Datab
         ({"questionnaires": ["nope"]}, "questionnaire"),
         ({"occasions": []}, "occasions"),
         ({"occasions": ["nth"], "nth": "0, x"}, "nth"),
-        ({"occasions": ["weeks"], "week_width": "4", "week_until": "400"}, "week_until"),
-        ({"occasions": ["weeks"], "week_width": "1", "week_until": "52"}, "week_until"),
         ({"strata": ["postcode"]}, "strata"),
     ],
 )
@@ -266,3 +267,25 @@ def test_bad_requests_are_refused_with_a_message(app, fields: dict, problem: str
     arguments = {"questionnaires": ["phq9"], "occasions": ["first"]} | fields
     request, problems = parse_request(app.state.catalogue, **arguments)
     assert request is None and problem in problems
+
+
+def test_a_consent_given_this_month_counts_from_next_month(app, db: Database, people: People) -> None:
+    catalogue = app.state.catalogue
+    ids = _cohort(db, catalogue, people.alice.id, [Person(totals=(12, 6))] * 11)
+    with db.session(write=True) as session:
+        consent = session.exec(select(Consent).where(Consent.registration_id == ids[0])).one()
+        consent.given_at = utcnow()  # a preview before and after this consent would differ by one client
+        session.add(consent)
+    assert _row(_export(db, catalogue, PHQ9), DISTRIBUTION, "first")["n"] == 10
+    with db.session() as session:
+        next_month = compute_export(
+            session, catalogue, PHQ9, k=K, timezone="Europe/Amsterdam", now=utcnow() + timedelta(days=32)
+        )
+    assert _row(next_month, DISTRIBUTION, "first")["n"] == 11
+
+
+def test_zip_entries_carry_no_date_finer_than_the_month(app, db: Database, people: People) -> None:
+    export = _export(db, app.state.catalogue, PHQ9)
+    with zipfile.ZipFile(io.BytesIO(csv_zip_bytes(export))) as archive:
+        stamps = {entry.date_time for entry in archive.infolist()}
+    assert stamps == {(export.data_before.year, export.data_before.month, 1, 0, 0, 0)}

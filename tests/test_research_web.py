@@ -109,8 +109,8 @@ def test_mistakes_are_shown_per_field_keep_what_was_typed_and_log_nothing(
     assert not re.search(r'value="first" checked', text)  # unticked stays unticked
     nothing = rita.get("/research?preview=1&lang=en").text
     assert "Choose at least one questionnaire." in nothing and "Choose at least one moment of measurement." in nothing
-    weeks = rita.get("/research?preview=1&questionnaire=phq9&occasion=weeks&week_width=0&week_until=52").text
-    assert 'href="#week_width"' in weeks
+    nth = rita.get("/research?preview=1&questionnaire=phq9&occasion=nth&nth=0").text
+    assert 'href="#nth"' in nth
     assert _research_rows(db) == []
 
 
@@ -187,7 +187,7 @@ def test_no_page_or_file_shows_anything_about_one_client(client: TestClient, db:
         ).one()
     rita = _rita(client, db, cohort)
     query = "questionnaire=phq9&occasion=first&occasion=last&stratum=age&stratum=sex&stratum=respondent&preview=1"
-    occasions = "questionnaire=phq9&occasion=nth&nth=1,2&occasion=weeks&week_width=4&week_until=8&preview=1"
+    occasions = "questionnaire=phq9&occasion=nth&nth=1,2&occasion=weeks&preview=1"
     shown = [
         rita.get(f"/research?{query}").text,
         rita.get(f"/research?{occasions}").text,

@@ -53,15 +53,19 @@ def record_privacy_statement(session: Session, registration_id: int) -> Consent:
 # --- Research consent -------------------------------------------------------------------------------------
 
 
-def research_consented() -> SelectOfScalar[int]:
+def research_consented(given_before: datetime | None = None) -> SelectOfScalar[int]:
     """The ids of registrations with an open research consent, for use in a query.
 
     ``select(...).where(col(Registration.id).in_(research_consented()))``: evaluated by the database at the
-    moment the query runs, so a consent withdrawn a second earlier no longer counts.
+    moment the query runs, so a consent withdrawn a second earlier no longer counts. With ``given_before``, only
+    consents given before then (a research export counts consents of before its month, like its measurements).
     """
-    return select(col(Consent.registration_id)).where(
+    statement = select(col(Consent.registration_id)).where(
         Consent.kind == ConsentKind.research, col(Consent.withdrawn_at).is_(None)
     )
+    if given_before is not None:
+        statement = statement.where(col(Consent.given_at) < given_before)
+    return statement
 
 
 def has_research_consent(session: Session, registration_id: int) -> bool:

@@ -1,17 +1,20 @@
 """The researcher's page: choose questionnaires, occasions and strata, preview the figures, download them.
 
 Everything is a GET with the choices in the query (``questionnaire``, ``occasion`` and ``stratum`` repeated, plus
-``nth``, ``week_width`` and ``week_until``), so a preview is a bookmarkable read. Each preview and each download
+``nth``), so a preview is a bookmarkable read. Each preview and each download
 computes the export afresh (consent is taken as it is at that moment) and writes one audit row. The figures are
 aggregates with small cells already suppressed by the service; this module only puts them into words.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
+import anyio
+import anyio.to_thread
 from babel.dates import format_date
 from babel.numbers import format_decimal
 from starlette.requests import Request
@@ -36,6 +39,7 @@ from rom_portal.services.research.request import ExportRequest, form_values, par
 from rom_portal.web.access import auth_of, require
 from rom_portal.web.record_words import CATEGORY_WORDS
 
+T = TypeVar("T")
 PREVIEW_MARKER = "preview"  # in the query: the form was sent (so an empty choice is a mistake, not a first visit)
 
 # --- Parsing and computing -------------------------------------------------------------------------------------
@@ -48,8 +52,6 @@ def _typed(request: Request) -> dict[str, object]:
         "questionnaires": query.getlist("questionnaire"),
         "occasions": query.getlist("occasion"),
         "nth": query.get("nth", "")[:200],
-        "week_width": query.get("week_width", "")[:20],
-        "week_until": query.get("week_until", "")[:20],
         "strata": query.getlist("stratum"),
     }
 
@@ -62,7 +64,7 @@ def _query(values: dict[str, object], request: Request) -> str:
     """The query string of a form's values: what the preview page and the download links carry."""
     pairs = [("questionnaire", key) for key in values["questionnaires"]]  # type: ignore[attr-defined]
     pairs += [("occasion", name) for name in values["occasions"]]  # type: ignore[attr-defined]
-    pairs += [(name, str(values[name])) for name in ("nth", "week_width", "week_until")]
+    pairs += [(name, str(values[name])) for name in ("nth",)]
     pairs += [("stratum", name) for name in values["strata"]]  # type: ignore[attr-defined]
     pairs.append((PREVIEW_MARKER, "1"))
     if "lang" in request.query_params:
@@ -107,6 +109,18 @@ async def _export(request: Request, wanted: ExportRequest, what: str) -> Researc
     return export
 
 
+def _builders(state: Any) -> anyio.CapacityLimiter:
+    """One thread per worker turns exports into files or a preview: seconds of work, never on the event loop."""
+    builders = getattr(state, "research_builders", None)
+    if builders is None:
+        builders = state.research_builders = anyio.CapacityLimiter(1)
+    return builders
+
+
+async def _off_loop(request: Request, work: Callable[..., T], *args: Any) -> T:
+    return await anyio.to_thread.run_sync(work, *args, limiter=_builders(request.app.state))
+
+
 # --- Endpoints -------------------------------------------------------------------------------------------------
 
 
@@ -130,7 +144,7 @@ async def research_home(request: Request) -> Response:
     values = form_values(wanted)
     context.update(
         values=values,
-        preview=preview_of(export, state.catalogue),
+        preview=await _off_loop(request, preview_of, export, state.catalogue),
         downloads={form: _link(request, f"research_export_{form}", values) for form in ("zip", "json")},
     )
     return state.templates.render(request, "research/home.html", context)
@@ -142,11 +156,10 @@ async def _download(request: Request, what: str) -> Response:
     if wanted is None:  # the page says what is wrong, with the choices as typed
         return RedirectResponse(_link(request, "research_home", form_values(None, typed)), status_code=303)
     export = await _export(request, wanted, what)
-    body, extension, media_type = (
-        (csv_zip_bytes(export), "zip", "application/zip")
-        if what == "csv"
-        else (json_bytes(export), "json", "application/json")
+    build, extension, media_type = (
+        (csv_zip_bytes, "zip", "application/zip") if what == "csv" else (json_bytes, "json", "application/json")
     )
+    body = await _off_loop(request, build, export)
     name = file_name(export, extension)
     disposition = f"attachment; filename=\"{name}\"; filename*=UTF-8''{quote(name)}"
     headers = {"Content-Disposition": disposition, "Cache-Control": "no-store"}

@@ -6,9 +6,10 @@ audit row. Views and the CLI call both: compute in a read, then record in a shor
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from typing import TypeVar, cast
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
@@ -21,7 +22,7 @@ from rom_portal.services.audit import Actor, record
 from rom_portal.services.research.request import STRATA, ExportRequest, Occasions
 from rom_portal.services.research.series import ClientSeries, Measurement, client_series
 from rom_portal.services.research.statistics import ChangeSum, Histogram, summarise
-from rom_portal.services.research.suppression import ALL, Coordinate, present_levels, suppress, with_margins
+from rom_portal.services.research.suppression import ALL, Coordinate, suppress, with_margins
 
 DISTRIBUTION = "distribution"
 CHANGE = "change"
@@ -134,6 +135,7 @@ CATEGORIES = tuple(category.value for category in ChangeCategory)
 FIRST_TO_LAST = "first_to_last"
 
 Stratum = tuple[str, str, str]  # age band, sex, respondent
+T = TypeVar("T")
 
 
 def age_band(birth_year: int | None, measured_in: int) -> str:
@@ -247,113 +249,187 @@ def tabulate(definition: Questionnaire, series: Iterable[ClientSeries], request:
     """The published tables of one questionnaire from its clients' series, in one pass over them."""
     tallies = {scale.id: _ScaleTally(scale) for scale in definition.scales}
     for one in series:
+        if one.respondent != definition.respondent.kind:
+            continue  # every client counts once: only the questionnaire's own kind of respondent
         stratum = (age_band(one.birth_year, one.first_at.year), sex_level(one.sex), one.respondent)
         for scale_id, measurements in one.scales.items():
             tally = tallies.get(scale_id)
             if tally is not None:
                 tally.add(stratum, measurements, request.occasions)
-    tables = []
+    tables: list[Table] = []
     for tally in tallies.values():
-        tables.append(_distribution_table(definition.key, tally, request, k))
-        if tally.scale.reliable_change is not None:
-            tables.append(_change_table(definition.key, tally, request, k))
+        tables += _ScaleTables(definition.key, tally, request, k).tables()
     return tables
 
 
 STRATA_LEVELS = (AGE_LEVELS, SEX_LEVELS, RESPONDENT_LEVELS)
+QUANTILES = ("median", "q1", "q3")
+QUANTILE_FACTOR = 2  # median and quartiles only for groups of at least 2k: in a smaller group each is nearly a person
 
 
-def _face(request: ExportRequest, present: list[tuple[str, ...]]) -> list[Stratum]:
+def _face(request: ExportRequest, present: Sequence[tuple[str, ...]]) -> list[Stratum]:
     """The strata rows the researcher asked for: the total, then each level of each chosen stratum (crossed)."""
     axes = [(ALL, *present[d]) if name in request.strata else (ALL,) for d, name in enumerate(STRATA)]
     return [(age, sex, respondent) for age in axes[0] for sex in axes[1] for respondent in axes[2]]
 
 
-def _strata_margins(body: dict[Stratum, Histogram]) -> dict[Stratum, Histogram]:
-    merged: dict[Stratum, Histogram] = {}
-    for stratum, histogram in body.items():
+def _margins(body: Mapping[Stratum, T], empty: Callable[[], T], merge: Callable[[T, T], None]) -> dict[Stratum, T]:
+    merged: dict[Stratum, T] = {}
+    for stratum, value in body.items():
         for mask in range(8):
-            key = tuple(ALL if mask >> d & 1 else stratum[d] for d in range(3))
-            target = merged.get(key)  # type: ignore[arg-type]
+            key = cast(Stratum, tuple(ALL if mask >> d & 1 else stratum[d] for d in range(3)))
+            target = merged.get(key)
             if target is None:
-                target = merged[key] = Histogram()  # type: ignore[index]
-            target.update(histogram)
+                target = merged[key] = empty()
+            merge(target, value)
     return merged
 
 
-def _distribution_table(key: str, tally: _ScaleTally, request: ExportRequest, k: int) -> Table:
-    band_levels = (*tally.band_ids, *((NO_BAND,) if tally.has_no_band else ()))
-    statistics = (*DISTRIBUTION_STATISTICS, *(f"band_{band}" for band in band_levels))
-    dimensions = [*STRATA_LEVELS, band_levels] if band_levels else list(STRATA_LEVELS)
-    rows: list[Row] = []
-    for occasion in occasion_names(request.occasions):
-        body: dict[Coordinate, int] = {}
-        by_stratum: dict[Stratum, Histogram] = {}
-        for (at, stratum, band), histogram in tally.scores.items():
-            if at != occasion:
-                continue
-            body[(*stratum, band) if band_levels else stratum] = histogram.n
-            by_stratum.setdefault(stratum, Histogram()).update(histogram)
-        counts, present, suppressed = _suppressed_table(dimensions, body, k)
-        histograms = _strata_margins(by_stratum)
-        for stratum in _face(request, present):
-            total = (*stratum, ALL) if band_levels else stratum
-            if total in suppressed:  # n and every statistic of the cell
-                cells = [Cell(None, True)] * len(DISTRIBUTION_STATISTICS)
-            else:
-                summary = summarise(histograms.get(stratum, Histogram()))
-                cells = [Cell(counts.get(total, 0), False)]
-                cells += [
-                    Cell(getattr(summary, name) if summary else None, False) for name in DISTRIBUTION_STATISTICS[1:]
-                ]
-            for band in band_levels:
-                coordinate = (*stratum, band)
-                if band not in present[3]:
-                    cells.append(Cell(0, False))  # nobody in the whole table has this band
-                elif coordinate in suppressed:
-                    cells.append(Cell(None, True))
-                else:
-                    cells.append(Cell(counts[coordinate], False))
-            rows.append(Row(occasion, *stratum, tuple(cells)))
-    return Table(key, tally.scale.id, DISTRIBUTION, statistics, tuple(rows))
+@dataclass
+class _Piece:
+    """One table before publication: its inner counts and the suppression found for it."""
+
+    occasion: str
+    body: dict[Coordinate, int]
+    counts: dict[Coordinate, int] = field(default_factory=dict)
+    hidden: set[Coordinate] = field(default_factory=set)
 
 
-def _change_table(key: str, tally: _ScaleTally, request: ExportRequest, k: int) -> Table:
-    categories = CATEGORIES
-    statistics = ("pairs", "mean_change", *categories)
-    body: dict[Coordinate, int] = {}
-    sums: dict[Stratum, ChangeSum] = {}
-    for (stratum, category), change in tally.changes.items():
-        body[(*stratum, category)] = body.get((*stratum, category), 0) + change.pairs
-        for mask in range(8):
-            margin = tuple(ALL if mask >> d & 1 else stratum[d] for d in range(3))
-            sums.setdefault(margin, ChangeSum()).merge(change)  # type: ignore[arg-type]
-    counts, present, suppressed = _suppressed_table([*STRATA_LEVELS, categories], body, k)
-    rows: list[Row] = []
-    for stratum in _face(request, present):
-        total = (*stratum, ALL)
-        if total in suppressed:
-            cells = [Cell(None, True), Cell(None, True)]
-        else:
-            cells = [Cell(counts.get(total, 0), False), Cell(sums.get(stratum, ChangeSum()).mean, False)]
-        for category in categories:
-            coordinate = (*stratum, category)
-            if category not in present[3]:
-                cells.append(Cell(0, False))
-            elif coordinate in suppressed:
+class _ScaleTables:
+    """The tables of one scale (a distribution per occasion, and the change), suppressed together.
+
+    Levels are those anybody in any of the scale's tables belongs to, so which rows appear says nothing about one
+    occasion. Tables whose groups hold exactly the same numbers of clients (first, last, measurement 1 and the
+    first weeks; measurement 2 and the change table's pairs) hide the same groups: otherwise one would show what
+    another hid.
+    """
+
+    def __init__(self, key: str, tally: _ScaleTally, request: ExportRequest, k: int) -> None:
+        self.key, self.tally, self.request, self.k = key, tally, request, k
+        self.bands = (*tally.band_ids, *((NO_BAND,) if tally.has_no_band else ()))
+        self.distribution = {occasion: _Piece(occasion, {}) for occasion in occasion_names(request.occasions)}
+        self.histograms: dict[str, dict[Stratum, Histogram]] = {occasion: {} for occasion in self.distribution}
+        for (occasion, stratum, band), histogram in tally.scores.items():
+            self.distribution[occasion].body[(*stratum, band) if self.bands else stratum] = histogram.n
+            self.histograms[occasion].setdefault(stratum, Histogram()).update(histogram)
+        self.change = _Piece(FIRST_TO_LAST, {})
+        self.change_sums: dict[Stratum, ChangeSum] = {}
+        if tally.scale.reliable_change is not None:
+            for (stratum, category), change in tally.changes.items():
+                self.change.body[(*stratum, category)] = change.pairs
+                self.change_sums[stratum] = self.change_sums.get(stratum, ChangeSum())
+                self.change_sums[stratum].merge(change)
+        pieces = [*self.distribution.values(), *([self.change] if self.has_change else [])]
+        self.strata = [
+            tuple(level for level in levels if any(cell[d] == level for piece in pieces for cell in piece.body))
+            for d, levels in enumerate(STRATA_LEVELS)
+        ]
+        self.present_bands = tuple(
+            band
+            for band in self.bands
+            if any(cell[3] == band for piece in self.distribution.values() for cell in piece.body)
+        )
+        self.categories = tuple(
+            category for category in CATEGORIES if any(cell[3] == category for cell in self.change.body)
+        )
+        self._suppress(pieces)
+
+    @property
+    def has_change(self) -> bool:
+        return self.tally.scale.reliable_change is not None
+
+    def _dimensions(self, piece: _Piece) -> list[tuple[str, ...]]:
+        if piece is self.change:
+            return [*self.strata, self.categories]
+        return [*self.strata, self.present_bands] if self.bands else list(self.strata)
+
+    def _group(self, piece: _Piece, stratum: Stratum) -> Coordinate:
+        return (*stratum, ALL) if piece is self.change or self.bands else stratum
+
+    def _suppress(self, pieces: list[_Piece]) -> None:
+        for piece in pieces:
+            piece.counts = with_margins(self._dimensions(piece), piece.body)
+        # Tables with the same group sizes everywhere share the groups they hide.
+        families: dict[frozenset[tuple[Stratum, int]], list[_Piece]] = {}
+        for piece in pieces:
+            sizes = frozenset(
+                (cast(Stratum, cell[:3]), count)
+                for cell, count in piece.counts.items()
+                if self._group(piece, cast(Stratum, cell[:3])) == cell
+            )
+            families.setdefault(sizes, []).append(piece)
+        for family in families.values():
+            forced: set[Stratum] = set()
+            while True:
+                for piece in family:
+                    groups = [self._group(piece, stratum) for stratum in forced]
+                    within = 3 if piece is self.change or self.bands else None
+                    piece.hidden = suppress(self._dimensions(piece), piece.counts, self.k, forced=groups, within=within)
+                hidden_groups = {
+                    cast(Stratum, cell[:3])
+                    for piece in family
+                    for cell in piece.hidden
+                    if self._group(piece, cast(Stratum, cell[:3])) == cell
+                }
+                if hidden_groups <= forced:
+                    break
+                forced |= hidden_groups
+
+    def tables(self) -> list[Table]:
+        tables = [self._distribution_table()]
+        if self.has_change:
+            tables.append(self._change_table())
+        return tables
+
+    def _counts_of(
+        self, piece: _Piece, stratum: Stratum, levels: tuple[str, ...], present: tuple[str, ...]
+    ) -> list[Cell]:
+        cells = []
+        for level in levels:
+            coordinate = (*stratum, level)
+            if level not in present:
+                cells.append(Cell(0, False))  # nobody in any of this scale's tables has it
+            elif coordinate in piece.hidden:
                 cells.append(Cell(None, True))
             else:
-                cells.append(Cell(counts[coordinate], False))
-        rows.append(Row(FIRST_TO_LAST, *stratum, tuple(cells)))
-    return Table(key, tally.scale.id, CHANGE, statistics, tuple(rows))
+                cells.append(Cell(piece.counts[coordinate], False))
+        return cells
 
+    def _distribution_table(self) -> Table:
+        statistics = (*DISTRIBUTION_STATISTICS, *(f"band_{band}" for band in self.bands))
+        rows: list[Row] = []
+        for occasion, piece in self.distribution.items():
+            histograms = _margins(self.histograms[occasion], Histogram, Histogram.update)
+            for stratum in _face(self.request, self.strata):
+                group = self._group(piece, stratum)
+                if group in piece.hidden:  # n and every statistic of the group
+                    cells = [Cell(None, True)] * len(DISTRIBUTION_STATISTICS)
+                else:
+                    n = piece.counts.get(group, 0)
+                    summary = summarise(histograms.get(stratum, Histogram()))
+                    cells = [Cell(n, False)]
+                    for name in DISTRIBUTION_STATISTICS[1:]:
+                        if name in QUANTILES and 0 < n < QUANTILE_FACTOR * self.k:
+                            cells.append(Cell(None, True))
+                        else:
+                            cells.append(Cell(getattr(summary, name) if summary else None, False))
+                cells += self._counts_of(piece, stratum, self.bands, self.present_bands)
+                rows.append(Row(occasion, *stratum, tuple(cells)))
+        return Table(self.key, self.tally.scale.id, DISTRIBUTION, statistics, tuple(rows))
 
-def _suppressed_table(
-    dimensions: list[tuple[str, ...]], body: dict[Coordinate, int], k: int
-) -> tuple[dict[Coordinate, int], list[tuple[str, ...]], set[Coordinate]]:
-    present = present_levels(dimensions, with_margins(dimensions, body))
-    counts = with_margins(present, body)
-    return counts, present, suppress(present, counts, k)
+    def _change_table(self) -> Table:
+        piece = self.change
+        sums = _margins(self.change_sums, ChangeSum, ChangeSum.merge)
+        rows: list[Row] = []
+        for stratum in _face(self.request, self.strata):
+            group = self._group(piece, stratum)
+            if group in piece.hidden:
+                cells = [Cell(None, True), Cell(None, True)]
+            else:
+                cells = [Cell(piece.counts.get(group, 0), False), Cell(sums.get(stratum, ChangeSum()).mean, False)]
+            cells += self._counts_of(piece, stratum, CATEGORIES, self.categories)
+            rows.append(Row(FIRST_TO_LAST, *stratum, tuple(cells)))
+        return Table(self.key, self.tally.scale.id, CHANGE, ("pairs", "mean_change", *CATEGORIES), tuple(rows))
 
 
 # --- Audit -------------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from rom_portal.services.research.export import (
     CATEGORIES,
     FIRST_TO_LAST,
     NO_BAND,
+    QUANTILE_FACTOR,
     RESPONDENT_LEVELS,
     SEX_LEVELS,
     ResearchExport,
@@ -84,9 +85,13 @@ def figures_csv(export: ResearchExport) -> str:
 
 def csv_zip_bytes(export: ResearchExport) -> bytes:
     buffer = io.BytesIO()
+    # Dated the first of the month, like everything else in an export (a zip entry would carry the second).
+    first_of_month = (export.data_before.year, export.data_before.month, 1, 0, 0, 0)
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("figures.csv", figures_csv(export).encode("utf-8"))
-        archive.writestr("codebook.txt", codebook_text(export).encode("utf-8"))
+        for name, text in (("figures.csv", figures_csv(export)), ("codebook.txt", codebook_text(export))):
+            entry = zipfile.ZipInfo(name, date_time=first_of_month)
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(entry, text.encode("utf-8"))
     return buffer.getvalue()
 
 
@@ -103,13 +108,16 @@ def json_bytes(export: ResearchExport) -> bytes:
 
 def _rule(export: ResearchExport) -> str:
     return _(
-        "Only clients whose permission for research was recorded when the export was made are counted. Every "
-        "count below %(k)d clients is suppressed (also a zero within a group that others in the table belong "
-        "to); the other figures of a group (mean, sd, median, quartiles, mean change) are published only with "
-        "its count. Secondary suppression (the hypercube method) hides further cells, so that no total minus "
-        "subtotals, nor any other sum of published figures, reveals a suppressed cell. Levels nobody in a table "
-        "belongs to are left out (no rows), and their band or category counts are 0."
-    ) % {"k": export.k}
+        "Only clients whose permission for research was given before the month of the export, and not withdrawn "
+        "when it was made, are counted, with their measurements of before that month. Every count below %(k)d "
+        "clients is suppressed (also a zero within a group that others in the table belong to); the other figures "
+        "of a group (mean, sd, mean change) are published only with its count, median and quartiles only for "
+        "groups of at least %(twice)d. Secondary suppression (the hypercube method) hides further cells, so that no "
+        "total minus subtotals, nor any other sum of published figures, reveals a suppressed cell, and hidden "
+        "cells that a published total adds up hold at least %(k)d clients together. Tables of one scale with the "
+        "same group sizes hide the same groups. Levels nobody in a scale's tables belongs to are left out (no "
+        "rows), and their band or category counts are 0."
+    ) % {"k": export.k, "twice": QUANTILE_FACTOR * export.k}
 
 
 def _column_meanings() -> dict[str, str]:
@@ -119,7 +127,8 @@ def _column_meanings() -> dict[str, str]:
         "scale": _("The scale's id within the questionnaire."),
         "occasion": _(
             "first; last; measurement_N (the N-th scored measurement); weeks_A_B (the first measurement from week A "
-            "to week B after the first measurement); first_to_last (change tables)."
+            "to week B after the first measurement, in fixed periods of 4 weeks up to week 52); first_to_last "
+            "(change tables)."
         ),
         "age_band": _(
             "Age in the year of the client's first measurement (from the year of birth only); all: every age."

@@ -17,8 +17,6 @@ STRATA = ("age", "sex", "respondent")
 MAX_QUESTIONNAIRES = 8
 MAX_NTH = 10  # n-th measurements asked for at once
 HIGHEST_NTH = 52
-MAX_WEEK_BINS = 26
-HIGHEST_WEEK = 260  # five years after the first measurement
 
 
 @dataclass(frozen=True)
@@ -28,9 +26,10 @@ class WeekBins:
     width: int
     until: int
 
-    @property
-    def count(self) -> int:
-        return -(-self.until // self.width)
+
+# One fixed set of periods for every export: periods chosen per request could be laid over each other (weeks 8-9
+# and 10-11 against 8-11) and the difference would single out a client.
+WEEK_PERIODS = WeekBins(4, 52)
 
 
 @dataclass(frozen=True)
@@ -73,14 +72,11 @@ def parse_request(
     questionnaires: Sequence[str],
     occasions: Iterable[str] = (),
     nth: str = "",
-    week_width: str = "",
-    week_until: str = "",
     strata: Iterable[str] = (),
 ) -> tuple[ExportRequest | None, Problems]:
     """Check a request as it comes from the form or the command line.
 
-    ``occasions`` holds ``first``, ``last``, ``nth`` and ``weeks`` as ticked; ``nth`` is a list like "2, 3";
-    ``week_width`` and ``week_until`` are the bin width and the end in weeks.
+    ``occasions`` holds ``first``, ``last``, ``nth`` and ``weeks`` as ticked; ``nth`` is a list like "2, 3".
     """
     problems: Problems = {}
     keys: list[str] = []
@@ -109,21 +105,7 @@ def parse_request(
             numbers = sorted({n for n in parsed if n is not None})
             if len(numbers) > MAX_NTH:
                 problems["nth"] = _("Give at most %(count)d measurement numbers.") % {"count": MAX_NTH}
-    weeks = None
-    if "weeks" in ticked:
-        width, until = _whole_number(week_width), _whole_number(week_until)
-        if width is None or not 1 <= width <= 52:
-            problems["week_width"] = _("Give the width of a period in weeks, from 1 to 52.")
-        elif until is None or not width <= until <= HIGHEST_WEEK:
-            problems["week_until"] = _("Give the last week as a number from the width of a period to %(highest)d.") % {
-                "highest": HIGHEST_WEEK
-            }
-        elif -(-until // width) > MAX_WEEK_BINS:
-            problems["week_until"] = _("That makes more than %(count)d periods: choose wider periods.") % {
-                "count": MAX_WEEK_BINS
-            }
-        else:
-            weeks = WeekBins(width, until)
+    weeks = WEEK_PERIODS if "weeks" in ticked else None
     if not ticked & {"first", "last", "nth", "weeks"}:
         problems["occasions"] = _("Choose at least one moment of measurement.")
     unknown_strata = set(strata) - set(STRATA)
@@ -142,8 +124,6 @@ def form_values(request: ExportRequest | None, raw: Mapping[str, object] | None 
             "questionnaires": (),
             "occasions": ("first", "last"),
             "nth": "",
-            "week_width": "4",
-            "week_until": "52",
             "strata": (),
             **(raw or {}),
         }
@@ -162,7 +142,5 @@ def form_values(request: ExportRequest | None, raw: Mapping[str, object] | None 
         "questionnaires": request.questionnaires,
         "occasions": tuple(ticked),
         "nth": ", ".join(str(n) for n in occ.nth),
-        "week_width": str(occ.weeks.width) if occ.weeks else "4",
-        "week_until": str(occ.weeks.until) if occ.weeks else "52",
         "strata": request.strata,
     }

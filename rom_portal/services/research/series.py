@@ -1,6 +1,7 @@
 """One streaming pass over the scores of one questionnaire: a series of measurements per client and respondent.
 
-The database filters (consenting clients only, submitted before the cut-off, scored) and orders the rows by
+The database filters (clients whose consent was given before the cut-off and is still open, measurements
+submitted before the cut-off, scored) and orders the rows by
 client, so the pass holds one client's rows at a time, never the whole questionnaire. A client's informant series
 is the one of the informant who filled it in first: a mother's later scores are compared with her own first one,
 never with a teacher's, and every client counts once per respondent type.
@@ -62,7 +63,7 @@ def _statement(questionnaire_key: str, before: datetime):  # type: ignore[no-unt
                 col(Submission.status) == SubmissionStatus.submitted,
                 col(Submission.submitted_at) < before,
                 col(Score.value).is_not(None),
-                col(Score.registration_id).in_(research_consented()),
+                col(Score.registration_id).in_(research_consented(given_before=before)),
             )
         )
         .order_by(

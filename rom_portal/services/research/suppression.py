@@ -17,7 +17,7 @@ possible hypercubes the cheapest is chosen: few clients behind the extra cells, 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import product
 
 ALL = "all"
@@ -57,11 +57,21 @@ def _weight(count: int, coordinate: Coordinate) -> float:
     return (count + 1) * 16.0 ** sum(1 for value in coordinate if value == ALL)
 
 
-def suppress(dimensions: Sequence[Sequence[str]], counts: Mapping[Coordinate, int], k: int) -> set[Coordinate]:
+def suppress(
+    dimensions: Sequence[Sequence[str]],
+    counts: Mapping[Coordinate, int],
+    k: int,
+    forced: Iterable[Coordinate] = (),
+    within: int | None = None,
+) -> set[Coordinate]:
     """The cells to suppress in a table (every cell of ``with_margins``, levels as ``present_levels`` left them).
 
-    A dimension with a single level is the same as its margin: it is set aside while choosing hypercubes and
-    the level shares the margin's fate.
+    ``within`` is the dimension that splits a group of clients (the band of their score): a zero there says
+    something about the group (nobody in it has that band) and is suppressed, unless the group itself is empty.
+    An empty group is published as 0 with its zeros: it is about nobody. ``forced`` cells are suppressed whatever
+    their count (a group another table hides). A dimension with a single
+    level is the same as its margin: it is set aside while choosing hypercubes and the level shares the margin's
+    fate.
     """
     width = len(dimensions)
     if not counts.get((ALL,) * width):
@@ -76,22 +86,73 @@ def suppress(dimensions: Sequence[Sequence[str]], counts: Mapping[Coordinate, in
         if all(coordinate[d] == ALL for d in range(width) if d not in varying):
             inner_counts[project(coordinate)] = count
     inner_dimensions = [dimensions[d] for d in varying]
-    inner = _suppress_cells([(*levels, ALL) for levels in inner_dimensions], inner_counts, k)
+
+    def empty_group(cell: Coordinate) -> bool:
+        group = cell if within is None else (*cell[:within], ALL, *cell[within + 1 :])
+        return counts[group] == 0
+
+    exempt = {project(cell) for cell, count in counts.items() if count == 0 and empty_group(cell)}
+    inner_forced = {project(cell) for cell in forced}
+    values = [(*levels, ALL) for levels in inner_dimensions]
+    inner = _suppress_cells(values, inner_counts, k, inner_forced, exempt)
     return {coordinate for coordinate in counts if project(coordinate) in inner}
 
 
-def _suppress_cells(values: Sequence[tuple[str, ...]], counts: Mapping[Coordinate, int], k: int) -> set[Coordinate]:
-    suppressed = {cell for cell, count in counts.items() if count < k}
+def _suppress_cells(
+    values: Sequence[tuple[str, ...]],
+    counts: Mapping[Coordinate, int],
+    k: int,
+    forced: set[Coordinate],
+    exempt: set[Coordinate],
+) -> set[Coordinate]:
+    suppressed = {cell for cell, count in counts.items() if count < k and cell not in exempt} | forced
     order = {cell: index for index, cell in enumerate(counts)}
     weights = {cell: _weight(count, cell) for cell, count in counts.items()}
+    lines = _lines(values, counts)
     covered: set[Coordinate] = set()
-    for cell in sorted(suppressed, key=lambda one: (counts[one], order[one])):
-        if cell in covered:
+    while True:
+        for cell in sorted(suppressed - covered, key=lambda one: (counts[one], order[one])):
+            if cell in covered:
+                continue
+            corners = _cheapest_hypercube(values, counts, weights, suppressed, cell)
+            suppressed.update(corners)
+            covered.update(corners)
+        if not _widen_small_remainders(lines, counts, order, suppressed, k):
+            return suppressed
+
+
+def _lines(
+    values: Sequence[tuple[str, ...]], counts: Mapping[Coordinate, int]
+) -> list[tuple[Coordinate, list[Coordinate]]]:
+    """Every sum in the table: a margin cell and the cells it adds up, along one dimension."""
+    lines = []
+    for cell in counts:
+        for d, value in enumerate(cell):
+            if value == ALL and len(values[d]) > 1:
+                lines.append((cell, [(*cell[:d], level, *cell[d + 1 :]) for level in values[d] if level != ALL]))
+    return lines
+
+
+def _widen_small_remainders(
+    lines: list[tuple[Coordinate, list[Coordinate]]],
+    counts: Mapping[Coordinate, int],
+    order: Mapping[Coordinate, int],
+    suppressed: set[Coordinate],
+    k: int,
+) -> bool:
+    """Where a published total minus its published parts leaves fewer than k clients (the hidden parts together),
+    their mean and spread could be worked out from the published means: hide one more part. True if any was."""
+    widened = False
+    for total, parts in lines:
+        if total in suppressed:
             continue
-        corners = _cheapest_hypercube(values, counts, weights, suppressed, cell)
-        suppressed.update(corners)
-        covered.update(corners)
-    return suppressed
+        hidden = [part for part in parts if part in suppressed]
+        if hidden and sum(counts[part] for part in hidden) < k:
+            shown = [part for part in parts if part not in suppressed]
+            if shown:
+                suppressed.add(min(shown, key=lambda part: (counts[part], order[part])))
+                widened = True
+    return widened
 
 
 def _parities(width: int, flipping: tuple[bool, ...]) -> list[bool]:
