@@ -197,9 +197,11 @@ class _ScaleTally:
     def __init__(self, scale: Scale) -> None:
         self.scale = scale
         self.band_ids = tuple(band.id for band in scale.bands)
+        self.known_bands = frozenset(self.band_ids)
         self.scores: dict[tuple[str, Stratum, str], Histogram] = {}
         self.changes: dict[tuple[Stratum, str], ChangeSum] = {}
         self.has_no_band = False
+        self._classified: dict[tuple[float, float], tuple[str, float] | None] = {}
 
     def band_of(self, one: Measurement) -> str:
         if one.band in self.band_ids:
@@ -211,16 +213,30 @@ class _ScaleTally:
         return band.id
 
     def add(self, stratum: Stratum, measurements: list[Measurement], occasions: Occasions) -> None:
+        known = self.known_bands
         for occasion, one in _at_occasions(measurements, occasions):
-            key = (occasion, stratum, self.band_of(one) if self.band_ids else NO_BAND)
+            band = one.band if one.band in known else self.band_of(one) if self.band_ids else NO_BAND
+            key = (occasion, stratum, band)
             histogram = self.scores.get(key)
             if histogram is None:
                 histogram = self.scores[key] = Histogram()
             histogram[one.value] += 1
         if len(measurements) >= 2:
-            change = classify_change(self.scale, measurements[0].value, measurements[-1].value)
-            if change.category is not None and change.difference is not None:  # the scale has reliable-change data
-                self.changes.setdefault((stratum, change.category.value), ChangeSum()).add(change.difference)
+            classified = self.change_between(measurements[0].value, measurements[-1].value)
+            if classified is not None:
+                self.changes.setdefault((stratum, classified[0]), ChangeSum()).add(classified[1])
+
+    def change_between(self, before: float, after: float) -> tuple[str, float] | None:
+        """The change category and difference of a pair of scores (scores take few values: each pair once)."""
+        pair = (before, after)
+        if pair not in self._classified:
+            change = classify_change(self.scale, before, after)
+            self._classified[pair] = (
+                (change.category.value, change.difference)
+                if change.category is not None and change.difference is not None  # the scale has reliable change
+                else None
+            )
+        return self._classified[pair]
 
 
 def compute_export(

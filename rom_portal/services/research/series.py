@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import DateTime, String, and_, select, type_coerce
 from sqlmodel import Session, col
 
 from rom_portal.models import Assignment, Registration, Score, Submission, SubmissionStatus
@@ -46,9 +47,12 @@ def _statement(questionnaire_key: str, before: datetime):  # type: ignore[no-unt
             col(Score.registration_id),
             col(Registration.birth_year),
             col(Registration.sex),
-            col(Assignment.respondent),
+            type_coerce(col(Assignment.respondent), String()),  # the stored text, no enum per row
             col(Assignment.informant_label),
-            col(Submission.submitted_at),
+            # The plain column type: the portal's UTC decorator would touch each of a million rows in Python. The
+            # datetimes are UTC (naive on SQLite); only their differences and their year are used.
+            type_coerce(col(Submission.submitted_at), DateTime(timezone=True)),
+            col(Submission.id),
             col(Score.scale_id),
             col(Score.value),
             col(Score.band),
@@ -66,36 +70,49 @@ def _statement(questionnaire_key: str, before: datetime):  # type: ignore[no-unt
                 col(Score.registration_id).in_(research_consented(given_before=before)),
             )
         )
-        .order_by(
-            col(Score.registration_id),
-            col(Assignment.respondent),
-            col(Assignment.informant_label),
-            col(Submission.submitted_at),
-            col(Submission.id),
-        )
+        # By client only: the few rows of one client are put in order here. Ordering on more would make the
+        # database sort every row before handing out the first, instead of streaming them in the index's order.
+        .order_by(col(Score.registration_id))
     )
 
 
 def client_series(session: Session, questionnaire_key: str, before: datetime) -> Iterator[ClientSeries]:
     """The series of every consenting client, one client at a time (at most one per respondent type)."""
-    rows = session.execute(_statement(questionnaire_key, before), execution_options={"yield_per": BATCH})
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        # A cursor is planned for its first tenth by default (nested loops); this one is read to the end.
+        connection.exec_driver_sql("SET LOCAL cursor_tuple_fraction = 1.0")
+    # Core rows (no ORM result processing), streamed in batches (a server-side cursor on PostgreSQL).
+    result = connection.execution_options(yield_per=BATCH).execute(_statement(questionnaire_key, before))
     current: int | None = None
-    chosen: dict[str, ClientSeries] = {}  # respondent type -> its series for the current client
+    rows: list[Any] = []
+    for batch in result.partitions():
+        for row in batch:
+            if row[0] != current:
+                yield from _series_of(rows)
+                current, rows = row[0], []
+            rows.append(row)
+    yield from _series_of(rows)
+
+
+def _series_of(rows: list[Any]) -> Iterator[ClientSeries]:
+    """One client's series from their rows: per respondent type, the first informant's (or the client's own)."""
+    rows.sort(key=lambda row: (row[3], row[4], row[5], row[6]))  # respondent, label, submitted, submission
+    chosen: dict[str, ClientSeries] = {}
     label_of: dict[str, str] = {}
-    for registration_id, birth_year, sex, respondent, label, submitted_at, scale_id, value, band in rows:
-        if registration_id != current:
-            yield from chosen.values()
-            current, chosen, label_of = registration_id, {}, {}
-        kind = str(respondent)
-        series = chosen.get(kind)
+    for _registration, birth_year, sex, respondent, label, submitted_at, _submission, scale_id, value, band in rows:
+        series = chosen.get(respondent)
         if series is None:
-            series = chosen[kind] = ClientSeries(birth_year, sex, kind, submitted_at)
-            label_of[kind] = label
-        elif label != label_of[kind]:
+            series = chosen[respondent] = ClientSeries(birth_year, sex, respondent, submitted_at)
+            label_of[respondent] = label
+        elif label != label_of[respondent]:
             if submitted_at >= series.first_at:
                 continue  # a later informant of the same client: their series is not this client's
             # An informant who started earlier than the one seen first (labels come in alphabetical order).
-            series = chosen[kind] = ClientSeries(birth_year, sex, kind, submitted_at)
-            label_of[kind] = label
-        series.scales.setdefault(scale_id, []).append(Measurement(submitted_at, float(value), band))
+            series = chosen[respondent] = ClientSeries(birth_year, sex, respondent, submitted_at)
+            label_of[respondent] = label
+        measurements = series.scales.get(scale_id)
+        if measurements is None:
+            measurements = series.scales[scale_id] = []
+        measurements.append(Measurement(submitted_at, value, band))
     yield from chosen.values()
