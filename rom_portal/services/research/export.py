@@ -204,8 +204,11 @@ class _ScaleTally:
         self._classified: dict[tuple[float, float], tuple[str, float] | None] = {}
 
     def band_of(self, one: Measurement) -> str:
-        if one.band in self.band_ids:
+        """The band stored with the score, or (stored by an older version of the scale) the band it falls in."""
+        if one.band in self.known_bands:
             return one.band
+        if not self.band_ids:
+            return NO_BAND
         band = self.scale.band_for(one.value)
         if band is None:
             self.has_no_band = True
@@ -215,8 +218,7 @@ class _ScaleTally:
     def add(self, stratum: Stratum, measurements: list[Measurement], occasions: Occasions) -> None:
         known = self.known_bands
         for occasion, one in _at_occasions(measurements, occasions):
-            band = one.band if one.band in known else self.band_of(one) if self.band_ids else NO_BAND
-            key = (occasion, stratum, band)
+            key = (occasion, stratum, one.band if one.band in known else self.band_of(one))
             histogram = self.scores.get(key)
             if histogram is None:
                 histogram = self.scores[key] = Histogram()
@@ -248,8 +250,9 @@ def compute_export(
     timezone: str,
     now: datetime | None = None,
 ) -> ResearchExport:
-    """The published figures of ``request``: only clients with research consent now, only measurements submitted
-    before the first day of the current month (so two exports in one month show no single new measurement)."""
+    """The published figures of ``request``: only clients whose research consent was given before the current
+    month and is not withdrawn now, only measurements submitted before the first day of the current month (so two
+    exports in one month differ only by clients who withdrew or were erased)."""
     now = now or utcnow()
     zone = ZoneInfo(timezone)
     data_before = now.astimezone(zone).date().replace(day=1)
