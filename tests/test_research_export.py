@@ -289,3 +289,11 @@ def test_zip_entries_carry_no_date_finer_than_the_month(app, db: Database, peopl
     with zipfile.ZipFile(io.BytesIO(csv_zip_bytes(export))) as archive:
         stamps = {entry.date_time for entry in archive.infolist()}
     assert stamps == {(export.data_before.year, export.data_before.month, 1, 0, 0, 0)}
+
+
+def test_several_questionnaires_in_one_export(app, db: Database, people: People) -> None:
+    # Each questionnaire is its own streamed pass over the same connection, one after the other.
+    _cohort(db, app.state.catalogue, people.alice.id, [Person(totals=(12, 6))] * 10)
+    export = _export(db, app.state.catalogue, ExportRequest(("phq9", "gad7", "who5"), Occasions()))
+    assert {table.questionnaire for table in export.tables} == {"phq9", "gad7", "who5"}
+    assert _row(export, DISTRIBUTION, "first")["n"] == 10

@@ -83,7 +83,7 @@ def client_series(session: Session, questionnaire_key: str, before: datetime) ->
         # A cursor is planned for its first tenth by default (nested loops); this one is read to the end.
         connection.exec_driver_sql("SET LOCAL cursor_tuple_fraction = 1.0")
     # Core rows (no ORM result processing), streamed in batches (a server-side cursor on PostgreSQL).
-    result = connection.execution_options(yield_per=BATCH).execute(_statement(questionnaire_key, before))
+    result = connection.execute(_statement(questionnaire_key, before), execution_options={"yield_per": BATCH})
     current: int | None = None
     rows: list[Any] = []
     for batch in result.partitions():
