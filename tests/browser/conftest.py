@@ -276,16 +276,29 @@ def log_in(page: object, base_url: str, username: str, password: str) -> None:
     page.get_by_role("button", name="Inloggen").click()  # type: ignore[attr-defined]
 
 
-def therapist_logs_in_to_demo(page: object, base_url: str) -> None:
-    """The demo therapist logs in with the second-factor code the demo login page shows."""
+def staff_logs_in_to_demo(page: object, base_url: str, username: str) -> None:
+    """A demo staff member logs in with the second-factor code the demo login page shows."""
     page.goto(base_url + "/login")  # type: ignore[attr-defined]
-    card = page.locator(".account-list li", has_text="demo-behandelaar")  # type: ignore[attr-defined]
+    card = page.locator(".account-list li", has_text=username)  # type: ignore[attr-defined]
     code = card.locator("dd code").nth(2).inner_text()
-    page.get_by_label("Gebruikersnaam").fill("demo-behandelaar")  # type: ignore[attr-defined]
-    page.get_by_label("Wachtwoord").fill("demo-behandelaar-wachtwoord")  # type: ignore[attr-defined]
+    page.get_by_label("Gebruikersnaam").fill(username)  # type: ignore[attr-defined]
+    page.get_by_label("Wachtwoord").fill(f"{username}-wachtwoord")  # type: ignore[attr-defined]
     page.get_by_role("button", name="Inloggen").click()  # type: ignore[attr-defined]
     page.get_by_label("Code", exact=True).fill(code)  # type: ignore[attr-defined]
     page.get_by_role("button", name="Verder").click()  # type: ignore[attr-defined]
+
+
+def therapist_logs_in_to_demo(page: object, base_url: str) -> None:
+    staff_logs_in_to_demo(page, base_url, "demo-behandelaar")
+
+
+def screenshots(page: object, directory: Path, name: str) -> None:
+    """At phone and desktop width, for a person to look at; the page must not scroll sideways on a phone."""
+    for label, size in (("phone", PHONE), ("desktop", DESKTOP)):
+        page.set_viewport_size(size)  # type: ignore[attr-defined]
+        page.screenshot(path=str(directory / f"{name}-{label}.png"), full_page=True)  # type: ignore[attr-defined]
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")  # type: ignore[attr-defined]
+        assert overflow <= 0, f"{name} scrolls sideways at {size['width']} px"
 
 
 # --- Accessibility (axe-core) ------------------------------------------------------------------------------

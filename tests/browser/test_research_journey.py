@@ -13,39 +13,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import DESKTOP, PHONE, Axe, DemoServer
+from tests.browser.conftest import Axe, DemoServer, screenshots, staff_logs_in_to_demo
 
 pytestmark = pytest.mark.browser
-
-
-def _researcher_logs_in(page: object, base_url: str) -> None:
-    """With the second-factor code the demo login page shows."""
-    page.goto(base_url + "/login")  # type: ignore[attr-defined]
-    card = page.locator(".account-list li", has_text="demo-onderzoeker")  # type: ignore[attr-defined]
-    code = card.locator("dd code").nth(2).inner_text()
-    page.get_by_label("Gebruikersnaam").fill("demo-onderzoeker")  # type: ignore[attr-defined]
-    page.get_by_label("Wachtwoord").fill("demo-onderzoeker-wachtwoord")  # type: ignore[attr-defined]
-    page.get_by_role("button", name="Inloggen").click()  # type: ignore[attr-defined]
-    page.get_by_label("Code", exact=True).fill(code)  # type: ignore[attr-defined]
-    page.get_by_role("button", name="Verder").click()  # type: ignore[attr-defined]
-
-
-def _screenshots(page: object, directory: Path, name: str) -> None:
-    for label, size in (("phone", PHONE), ("desktop", DESKTOP)):
-        page.set_viewport_size(size)  # type: ignore[attr-defined]
-        page.screenshot(path=str(directory / f"{name}-{label}.png"), full_page=True)  # type: ignore[attr-defined]
-        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")  # type: ignore[attr-defined]
-        assert overflow <= 0, f"{name} scrolls sideways at {size['width']} px"
 
 
 def test_the_demo_researcher_previews_phq9_by_age_and_downloads_it(
     page: object, demo_server: DemoServer, axe: Axe, screenshot_dir: Path
 ) -> None:
     base = demo_server.base_url
-    _researcher_logs_in(page, base)
+    staff_logs_in_to_demo(page, base, "demo-onderzoeker")
     assert page.url == base + "/research"  # type: ignore[attr-defined]
     assert page.locator("h1").inner_text() == "Onderzoek"  # type: ignore[attr-defined]
-    _screenshots(page, screenshot_dir, "research-form")
+    screenshots(page, screenshot_dir, "research-form")
 
     # Nothing chosen: the summary says what is missing and has the focus; the form keeps what was chosen.
     page.get_by_label("Leeftijdsgroep").check()  # type: ignore[attr-defined]
@@ -58,7 +38,7 @@ def test_the_demo_researcher_previews_phq9_by_age_and_downloads_it(
     assert page.evaluate("document.activeElement.id") == "error-summary"  # type: ignore[attr-defined]
     assert page.get_by_label("Leeftijdsgroep").is_checked()  # type: ignore[attr-defined]
     axe.at_both_widths(page, "the research form with mistakes")
-    _screenshots(page, screenshot_dir, "research-errors")
+    screenshots(page, screenshot_dir, "research-errors")
 
     # While the figures are computed the page says so (the submit is held back here to see it).
     page.evaluate("document.getElementById('research-form').addEventListener('submit', e => e.preventDefault())")  # type: ignore[attr-defined]
@@ -82,7 +62,7 @@ def test_the_demo_researcher_previews_phq9_by_age_and_downloads_it(
     region = page.get_by_role("region", name=re.compile("^PHQ-9")).first  # type: ignore[attr-defined]
     assert region.get_attribute("tabindex") == "0"
     axe.at_both_widths(page, "the research preview")
-    _screenshots(page, screenshot_dir, "research-preview")
+    screenshots(page, screenshot_dir, "research-preview")
 
     with page.expect_download() as started:  # type: ignore[attr-defined]
         page.get_by_role("link", name="CSV downloaden (zip met codeboek)").click()  # type: ignore[attr-defined]

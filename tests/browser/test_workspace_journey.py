@@ -6,18 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import DESKTOP, PHONE, Axe, DemoServer, Recorder, therapist_logs_in_to_demo
+from tests.browser.conftest import Axe, DemoServer, Recorder, screenshots, therapist_logs_in_to_demo
 
 pytestmark = pytest.mark.browser
-
-
-def _screenshots(page: object, directory: Path, name: str) -> None:
-    """At phone and desktop width, for a person to look at; the page must not scroll sideways on a phone."""
-    for label, size in (("phone", PHONE), ("desktop", DESKTOP)):
-        page.set_viewport_size(size)  # type: ignore[attr-defined]
-        page.screenshot(path=str(directory / f"{name}-{label}.png"), full_page=True)  # type: ignore[attr-defined]
-        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")  # type: ignore[attr-defined]
-        assert overflow <= 0, f"{name} scrolls sideways at {size['width']} px"
 
 
 def test_therapist_sees_the_caseload_a_clients_change_and_acknowledges_an_alert(
@@ -30,7 +21,7 @@ def test_therapist_sees_the_caseload_a_clients_change_and_acknowledges_an_alert(
     alerts = page.locator("#alerts-title")  # type: ignore[attr-defined]
     assert "1 open melding" in alerts.inner_text()
     axe.at_both_widths(page, "caseload")
-    _screenshots(page, screenshot_dir, "workspace-caseload")
+    screenshots(page, screenshot_dir, "workspace-caseload")
 
     page.get_by_role("link", name="Ahmed", exact=True).first.click()  # type: ignore[attr-defined]
     assert page.locator("h1").inner_text() == "Ahmed"  # type: ignore[attr-defined]
@@ -40,12 +31,12 @@ def test_therapist_sees_the_caseload_a_clients_change_and_acknowledges_an_alert(
     results = page.locator("#results-title").locator("xpath=..")  # type: ignore[attr-defined]
     assert "Betrouwbaar verslechterd" in results.inner_text()
     axe.at_both_widths(page, "client page")
-    _screenshots(page, screenshot_dir, "workspace-client")
+    screenshots(page, screenshot_dir, "workspace-client")
 
     page.get_by_role("link", name="Meetplannen").first.click()  # type: ignore[attr-defined]
     assert "Meetplannen voor Ahmed" in page.locator("h1").inner_text()  # type: ignore[attr-defined]
     axe.at_both_widths(page, "plans page")
-    _screenshots(page, screenshot_dir, "workspace-plans")
+    screenshots(page, screenshot_dir, "workspace-plans")
 
     page.goto(base + "/therapist")  # type: ignore[attr-defined]
     page.locator("#alerts-title").locator("xpath=..").get_by_role("link").first.click()  # type: ignore[attr-defined]

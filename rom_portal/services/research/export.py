@@ -336,8 +336,7 @@ class _ScaleTables:
         if tally.scale.reliable_change is not None:
             for (stratum, category), change in tally.changes.items():
                 self.change.body[(*stratum, category)] = change.pairs
-                self.change_sums[stratum] = self.change_sums.get(stratum, ChangeSum())
-                self.change_sums[stratum].merge(change)
+                self.change_sums.setdefault(stratum, ChangeSum()).merge(change)
         pieces = [*self.distribution.values(), *([self.change] if self.has_change else [])]
         self.strata = [
             tuple(level for level in levels if any(cell[d] == level for piece in pieces for cell in piece.body))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 DECIMALS = 2
@@ -21,12 +20,6 @@ class Histogram(Counter[float]):
     @property
     def n(self) -> int:
         return sum(self.values())
-
-    def merged(self, others: Iterable[Histogram]) -> Histogram:
-        total = Histogram(self)
-        for other in others:
-            total.update(other)
-        return total
 
 
 @dataclass(frozen=True)

@@ -37,21 +37,6 @@ def with_margins(dimensions: Sequence[Sequence[str]], body: Mapping[Coordinate, 
     return counts
 
 
-def present_levels(dimensions: Sequence[Sequence[str]], counts: Mapping[Coordinate, int]) -> list[tuple[str, ...]]:
-    """Per dimension, the levels somebody in the table belongs to (the others are left out of the table)."""
-    width = len(dimensions)
-    present = []
-    for d, levels in enumerate(dimensions):
-        grand = [ALL] * width
-        kept = []
-        for level in levels:
-            grand[d] = level
-            if counts.get(tuple(grand), 0):
-                kept.append(level)
-        present.append(tuple(kept))
-    return present
-
-
 def _weight(count: int, coordinate: Coordinate) -> float:
     # Suppressing a margin costs far more than an inner cell: totals are what readers use most.
     return (count + 1) * 16.0 ** sum(1 for value in coordinate if value == ALL)
@@ -64,7 +49,7 @@ def suppress(
     forced: Iterable[Coordinate] = (),
     within: int | None = None,
 ) -> set[Coordinate]:
-    """The cells to suppress in a table (every cell of ``with_margins``, levels as ``present_levels`` left them).
+    """The cells to suppress in a table (every cell of ``with_margins``, only with levels somebody belongs to).
 
     ``within`` is the dimension that splits a group of clients (the band of their score): a zero there says
     something about the group (nobody in it has that band) and is suppressed, unless the group itself is empty.
