@@ -1,11 +1,12 @@
 """A research export: the published figures of one request, with every small cell suppressed.
 
-``compute_export`` reads (one streaming pass per questionnaire, see ``series``), ``record_export`` writes the
+``compute_export`` reads (one counting query per questionnaire, see ``counts``), ``record_export`` writes the
 audit row. Views and the CLI call both: compute in a read, then record in a short write.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -19,8 +20,8 @@ from rom_portal.models.base import utcnow
 from rom_portal.questionnaires import Catalogue, Questionnaire, Scale, classify_change
 from rom_portal.questionnaires.change import ChangeCategory
 from rom_portal.services.audit import Actor, record
-from rom_portal.services.research.request import STRATA, ExportRequest, Occasions
-from rom_portal.services.research.series import ClientSeries, Measurement, client_series
+from rom_portal.services.research.counts import AGE_BANDS, UNKNOWN, Counted, count_clients
+from rom_portal.services.research.request import STRATA, ExportRequest, Occasions, WeekBins
 from rom_portal.services.research.statistics import ChangeSum, Histogram, summarise
 from rom_portal.services.research.suppression import ALL, Coordinate, suppress, with_margins
 
@@ -116,16 +117,6 @@ class ResearchExport:
 
 # --- Computing -----------------------------------------------------------------------------------------------
 
-AGE_BANDS = (
-    (0, 11, "0-11"),
-    (12, 17, "12-17"),
-    (18, 24, "18-24"),
-    (25, 44, "25-44"),
-    (45, 64, "45-64"),
-    (65, 74, "65-74"),
-    (75, 200, "75+"),
-)
-UNKNOWN = "unknown"
 AGE_LEVELS = (*(label for _low, _high, label in AGE_BANDS), UNKNOWN)
 SEX_LEVELS = ("female", "male", "other", UNKNOWN)
 RESPONDENT_LEVELS = ("self", "informant")
@@ -138,57 +129,38 @@ Stratum = tuple[str, str, str]  # age band, sex, respondent
 T = TypeVar("T")
 
 
-def age_band(birth_year: int | None, measured_in: int) -> str:
-    """The client's age band in the year of their first measurement (only the birth year is known)."""
-    if birth_year is None:
-        return UNKNOWN
-    age = measured_in - birth_year
-    for low, high, label in AGE_BANDS:
-        if low <= age <= high:
-            return label
-    return UNKNOWN
-
-
 def sex_level(sex: str | None) -> str:
     if not sex:
         return UNKNOWN
     return sex if sex in ("female", "male") else "other"
 
 
+def _period_name(period: int, weeks: WeekBins) -> str:
+    start = period * weeks.width
+    return f"weeks_{start}_{min(start + weeks.width, weeks.until) - 1}"
+
+
 def occasion_names(occasions: Occasions) -> list[str]:
     names = ["first"] if occasions.first else []
     names += [f"measurement_{n}" for n in occasions.nth]
     if occasions.weeks:
-        width, until = occasions.weeks.width, occasions.weeks.until
-        names += [f"weeks_{start}_{min(start + width, until) - 1}" for start in range(0, until, width)]
+        periods = math.ceil(occasions.weeks.until / occasions.weeks.width)
+        names += [_period_name(period, occasions.weeks) for period in range(periods)]
     if occasions.last:
         names.append("last")
     return names
 
 
-def _at_occasions(measurements: list[Measurement], occasions: Occasions) -> list[tuple[str, Measurement]]:
-    """Which of one scale's measurements count at which occasion (a measurement may count at several)."""
-    picked: list[tuple[str, Measurement]] = []
-    if occasions.first:
-        picked.append(("first", measurements[0]))
-    for n in occasions.nth:
-        if n <= len(measurements):
-            picked.append((f"measurement_{n}", measurements[n - 1]))
-    if occasions.weeks:
-        width, until = occasions.weeks.width, occasions.weeks.until
-        start = measurements[0].submitted_at
-        seen: set[int] = set()
-        for one in measurements:  # the first measurement in each period
-            week = (one.submitted_at - start).days // 7
-            if week >= until:
-                break
-            period = week // width
-            if period not in seen:
-                seen.add(period)
-                picked.append((f"weeks_{period * width}_{min(period * width + width, until) - 1}", one))
-    if occasions.last:
-        picked.append(("last", measurements[-1]))
-    return picked
+def _counted_at(counted: Counted, occasions: Occasions) -> Iterator[str]:
+    """The occasions a count of measurements belongs to (one measurement may count at several)."""
+    if counted.position == 1 and occasions.first:
+        yield "first"
+    if counted.position in occasions.nth:
+        yield f"measurement_{counted.position}"
+    if counted.period is not None and occasions.weeks:
+        yield _period_name(counted.period, occasions.weeks)
+    if counted.last and occasions.last:
+        yield "last"
 
 
 class _ScaleTally:
@@ -203,30 +175,29 @@ class _ScaleTally:
         self.has_no_band = False
         self._classified: dict[tuple[float, float], tuple[str, float] | None] = {}
 
-    def band_of(self, one: Measurement) -> str:
+    def band_of(self, counted: Counted) -> str:
         """The band stored with the score, or (stored by an older version of the scale) the band it falls in."""
-        if one.band in self.known_bands:
-            return one.band
+        if counted.band in self.known_bands:
+            return counted.band
         if not self.band_ids:
             return NO_BAND
-        band = self.scale.band_for(one.value)
+        band = self.scale.band_for(counted.value)
         if band is None:
             self.has_no_band = True
             return NO_BAND
         return band.id
 
-    def add(self, stratum: Stratum, measurements: list[Measurement], occasions: Occasions) -> None:
-        known = self.known_bands
-        for occasion, one in _at_occasions(measurements, occasions):
-            key = (occasion, stratum, one.band if one.band in known else self.band_of(one))
+    def add(self, stratum: Stratum, counted: Counted, occasions: Occasions) -> None:
+        for occasion in _counted_at(counted, occasions):
+            key = (occasion, stratum, self.band_of(counted))
             histogram = self.scores.get(key)
             if histogram is None:
                 histogram = self.scores[key] = Histogram()
-            histogram[one.value] += 1
-        if len(measurements) >= 2:
-            classified = self.change_between(measurements[0].value, measurements[-1].value)
+            histogram[counted.value] += counted.clients
+        if counted.before is not None:
+            classified = self.change_between(counted.before, counted.value)
             if classified is not None:
-                self.changes.setdefault((stratum, classified[0]), ChangeSum()).add(classified[1])
+                self.changes.setdefault((stratum, classified[0]), ChangeSum()).add(classified[1], counted.clients)
 
     def change_between(self, before: float, after: float) -> tuple[str, float] | None:
         """The change category and difference of a pair of scores (scores take few values: each pair once)."""
@@ -259,22 +230,21 @@ def compute_export(
     cut_off = datetime.combine(data_before, time.min, tzinfo=zone)
     tables: list[Table] = []
     for key in request.questionnaires:
-        tables += tabulate(catalogue[key], client_series(session, key, cut_off), request, k)
+        definition = catalogue[key]
+        counts = count_clients(session, key, definition.respondent.kind, request.occasions, cut_off)
+        tables += tabulate(definition, counts, request, k)
     definitions = tuple(catalogue[key] for key in request.questionnaires)
     return ResearchExport(request, k, now, data_before, __version__, tuple(tables), definitions)
 
 
-def tabulate(definition: Questionnaire, series: Iterable[ClientSeries], request: ExportRequest, k: int) -> list[Table]:
-    """The published tables of one questionnaire from its clients' series, in one pass over them."""
+def tabulate(definition: Questionnaire, counts: Iterable[Counted], request: ExportRequest, k: int) -> list[Table]:
+    """The published tables of one questionnaire from the counts of its clients (its own kind of respondent)."""
     tallies = {scale.id: _ScaleTally(scale) for scale in definition.scales}
-    for one in series:
-        if one.respondent != definition.respondent.kind:
-            continue  # every client counts once: only the questionnaire's own kind of respondent
-        stratum = (age_band(one.birth_year, one.first_at.year), sex_level(one.sex), one.respondent)
-        for scale_id, measurements in one.scales.items():
-            tally = tallies.get(scale_id)
-            if tally is not None:
-                tally.add(stratum, measurements, request.occasions)
+    respondent = str(definition.respondent.kind)
+    for counted in counts:
+        tally = tallies.get(counted.scale_id)
+        if tally is not None:
+            tally.add((counted.age_band, sex_level(counted.sex), respondent), counted, request.occasions)
     tables: list[Table] = []
     for tally in tallies.values():
         tables += _ScaleTables(definition.key, tally, request, k).tables()

@@ -131,7 +131,8 @@ def _column_meanings() -> dict[str, str]:
             "(change tables)."
         ),
         "age_band": _(
-            "Age in the year of the client's first measurement (from the year of birth only); all: every age."
+            "Age in the year of the client's first measurement on this scale (from the year of birth only); all: every"
+            " age."
         ),
         "sex": _("female, male, other, unknown (not given); all: everyone."),
         "respondent": _("self: the client; informant: a parent, partner, teacher or relative; all: both."),

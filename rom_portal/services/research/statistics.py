@@ -76,9 +76,9 @@ class ChangeSum:
     pairs: int = 0
     total: float = 0.0
 
-    def add(self, difference: float) -> None:
-        self.pairs += 1
-        self.total += difference
+    def add(self, difference: float, pairs: int = 1) -> None:
+        self.pairs += pairs
+        self.total += difference * pairs
 
     def merge(self, other: ChangeSum) -> None:
         self.pairs += other.pairs
