@@ -297,3 +297,22 @@ def test_tables_with_the_same_groups_hide_the_same_groups() -> None:
     assert seen["female"] == {True}
     assert all(len(states) == 1 for states in seen.values()), seen  # never shown in one table, hidden in another
 
+
+def test_an_empty_group_hidden_with_others_shows_no_zeros() -> None:
+    from rom_portal.services.research.request import WEEK_PERIODS, Occasions
+
+    # Found by hypothesis: nobody aged 45-64 has a second measurement, yet that group's n is hidden with the change
+    # table's. Its zeros, published, would tell that it is empty: a group with somebody in it never shows a zero.
+    clients = [_series(None, None, (0, 5))] + [_series(None, None, (0, 0)) for _ in range(9)]
+    clients += [_series(None, None, (0,)) for _ in range(14)]
+    clients += [_series(1950, None, (0, 0)), _series(1970, None, (0,))]
+    for table in _tables(clients, Occasions(True, True, (2,), WEEK_PERIODS), ("respondent", "age")):
+        grand = {row.occasion: row for row in table.rows if (row.age_band, row.sex, row.respondent) == (ALL,) * 3}
+        for row in table.rows:
+            if not row.cells[0].suppressed:
+                continue
+            for index, name in enumerate(table.statistics):
+                nobody = grand[row.occasion].cells[index].value == 0  # a level nobody in the table has
+                if name.startswith("band_") or name in COUNT_STATISTICS - {"n", "pairs"}:
+                    shown_zero = row.cells[index].value == 0 and not row.cells[index].suppressed
+                    assert not shown_zero or nobody, (table.kind, row.occasion, row.age_band, name)

@@ -53,10 +53,10 @@ def suppress(
 
     ``within`` is the dimension that splits a group of clients (the band of their score): a zero there says
     something about the group (nobody in it has that band) and is suppressed, unless the group itself is empty.
-    An empty group is published as 0 with its zeros: it is about nobody. ``forced`` cells are suppressed whatever
-    their count (a group another table hides). A dimension with a single
-    level is the same as its margin: it is set aside while choosing hypercubes and the level shares the margin's
-    fate.
+    An empty group is published as 0 with its zeros: it is about nobody. But once one of its cells is hidden (as a
+    complement, or forced), all of them are: published zeros would tell that the group is empty. ``forced`` cells
+    are suppressed whatever their count (a group another table hides). A dimension with a single level is the same
+    as its margin: it is set aside while choosing hypercubes and the level shares the margin's fate.
     """
     width = len(dimensions)
     if not counts.get((ALL,) * width):
@@ -72,14 +72,16 @@ def suppress(
             inner_counts[project(coordinate)] = count
     inner_dimensions = [dimensions[d] for d in varying]
 
-    def empty_group(cell: Coordinate) -> bool:
-        group = cell if within is None else (*cell[:within], ALL, *cell[within + 1 :])
-        return counts[group] == 0
+    def group_of(cell: Coordinate) -> Coordinate:
+        return cell if within is None else (*cell[:within], ALL, *cell[within + 1 :])
 
-    exempt = {project(cell) for cell, count in counts.items() if count == 0 and empty_group(cell)}
+    empty_groups: dict[Coordinate, set[Coordinate]] = {}  # an empty group's cells, all 0
+    for cell, count in counts.items():
+        if count == 0 and counts[group_of(cell)] == 0:
+            empty_groups.setdefault(project(group_of(cell)), set()).add(project(cell))
     inner_forced = {project(cell) for cell in forced}
     values = [(*levels, ALL) for levels in inner_dimensions]
-    inner = _suppress_cells(values, inner_counts, k, inner_forced, exempt)
+    inner = _suppress_cells(values, inner_counts, k, inner_forced, list(empty_groups.values()))
     return {coordinate for coordinate in counts if project(coordinate) in inner}
 
 
@@ -88,8 +90,9 @@ def _suppress_cells(
     counts: Mapping[Coordinate, int],
     k: int,
     forced: set[Coordinate],
-    exempt: set[Coordinate],
+    empty_groups: list[set[Coordinate]],
 ) -> set[Coordinate]:
+    exempt = set().union(*empty_groups)
     suppressed = {cell for cell, count in counts.items() if count < k and cell not in exempt} | forced
     order = {cell: index for index, cell in enumerate(counts)}
     weights = {cell: _weight(count, cell) for cell, count in counts.items()}
@@ -102,7 +105,13 @@ def _suppress_cells(
             corners = _cheapest_hypercube(values, counts, weights, suppressed, cell)
             suppressed.update(corners)
             covered.update(corners)
-        if not _widen_small_remainders(lines, counts, order, suppressed, k):
+        widened = _widen_small_remainders(lines, counts, order, suppressed, k)
+        # An empty group with a hidden cell (a complement, or forced) is hidden whole: its zeros, published, would
+        # say it is empty (a group with somebody in it never shows a zero), and so undo the hiding.
+        opened = [cells for cells in empty_groups if cells & suppressed and not cells <= suppressed]
+        for cells in opened:
+            suppressed |= cells
+        if not widened and not opened:
             return suppressed
 
 
