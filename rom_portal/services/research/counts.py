@@ -124,14 +124,14 @@ def _measurements(questionnaire_key: str, respondent: str, before: datetime, dia
     ).subquery("counted")
     if respondent != Respondent.informant:
         return rows  # the client's own series: one per client
-    series_start = func.min(rows.c.at_ms).over(partition_by=(rows.c.registration_id, rows.c.label))
-    started = select(rows, series_start.label("series_start")).subquery("started")
+    # The informant whose series started first is the one who gave the client's earliest score (on the same
+    # moment, the first label in alphabetical order).
     first_informant = (
-        func.first_value(started.c.label)
-        .over(partition_by=started.c.registration_id, order_by=(started.c.series_start, started.c.label))
+        func.first_value(rows.c.label)
+        .over(partition_by=rows.c.registration_id, order_by=(rows.c.at_ms, rows.c.label), rows=(None, 0))
         .label("first_informant")
     )
-    labelled = select(started, first_informant).subquery("labelled")
+    labelled = select(rows, first_informant).subquery("labelled")
     return select(labelled).where(labelled.c.label == labelled.c.first_informant).subquery("chosen")
 
 
