@@ -65,7 +65,10 @@ def add_client(
     return registration
 
 
-def add_measurement(session, definition, registration, when: datetime, answers: dict, informant: str = "") -> None:
+def add_measurement(
+    session, definition, registration, when: datetime, answers: dict, informant: str = "", submitted: bool = True
+) -> None:
+    """A scored submission (``submitted=False``: a draft, with a time of submission as a broken row might have)."""
     assignment = Assignment(
         registration_id=registration.id,
         questionnaire_key=definition.key,
@@ -78,7 +81,7 @@ def add_measurement(session, definition, registration, when: datetime, answers: 
     submission = Submission(
         assignment_id=assignment.id,
         registration_id=registration.id,
-        status=SubmissionStatus.submitted,
+        status=SubmissionStatus.submitted if submitted else SubmissionStatus.draft,
         started_at=when,
         updated_at=when,
         submitted_at=when,

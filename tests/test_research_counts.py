@@ -16,34 +16,51 @@ import pytest
 
 from rom_portal.db import Database
 from rom_portal.demo_caseload import phq9
-from rom_portal.models import Registration
 from rom_portal.questionnaires import Questionnaire, score
 from rom_portal.services.filling import score_rows
 from rom_portal.services.research.counts import Counted, count_clients
 from rom_portal.services.research.request import WEEK_PERIODS, Occasions
 from tests.conftest import People
 from tests.research_cohort import EPOCH, Person, add_client, add_measurement
-from tests.research_reference import Measurement, Series, counts_of
+from tests.research_reference import Series, counts_of, series_of
 
 CUT_OFF = datetime(2026, 6, 1, tzinfo=UTC)
 GAPS = (
     timedelta(0),  # at the same moment: the order of submission decides
+    timedelta(microseconds=300),  # most often in the same millisecond: still the later one
     timedelta(days=1),
     timedelta(weeks=4),  # exactly one period later
     timedelta(weeks=4, seconds=-1),
+    timedelta(weeks=4, microseconds=-300),  # one period later, to the millisecond
     timedelta(weeks=5),
     timedelta(weeks=13),
     timedelta(weeks=30),
 )
+# Series with a measurement exactly at the end of the periods (week 52), and just before it.
+EDGES = ((timedelta(weeks=26), timedelta(weeks=26)), (timedelta(weeks=52, milliseconds=-1),))
 OCCASIONS = (
     Occasions(first=True, last=True, nth=(2, 3, 5), weeks=WEEK_PERIODS),
     Occasions(first=False, last=True, nth=(1, 4)),
 )
+RESPONDENT = {"phq9": "self", "psc17": "informant"}
 
 
-def _times(rng: random.Random) -> list[datetime]:
-    # Some series start in December and go on in January (the age band is taken in the first one's year).
-    when = EPOCH + timedelta(days=rng.choice((0, 40, 330, 355, 362)), hours=rng.randrange(24))
+def _moment(rng: random.Random, days: int) -> datetime:
+    microseconds = rng.randrange(86_400_000_000)
+    if microseconds % 1000 == 500:
+        microseconds += 1  # half a millisecond: the databases may round either way
+    return EPOCH + timedelta(days=days, microseconds=microseconds)
+
+
+def _times(rng: random.Random, index: int) -> list[datetime]:
+    # Some series start on 31 December and go on in January: the age band is taken in the first one's year (in
+    # UTC, also when the database session is in another time zone).
+    when = _moment(rng, rng.choice((0, 40, 330, 355, 359, 362)))
+    if index < len(EDGES):
+        times = [when]
+        for gap in EDGES[index]:
+            times.append(times[-1] + gap)
+        return times
     times = []
     for _ in range(rng.randint(1, 7)):
         times.append(when)
@@ -57,21 +74,21 @@ def _psc17_answers(rng: random.Random) -> dict[str, int]:
 
 
 def _scored(definition: Questionnaire, answers: dict) -> dict[str, tuple[float, str | None]]:
-    return {
-        row.scale_id: (row.value, row.band)
-        for row in score_rows(0, 0, score(definition, answers))
-        if row.value is not None
-    }
+    scores = score_rows(0, 0, score(definition, answers))
+    return {row.scale_id: (row.value, row.band) for row in scores if row.value is not None}
 
 
 def _cohort(db: Database, catalogue, therapist_id: int, seed: int) -> dict[str, list[Series]]:  # type: ignore[no-untyped-def]
-    """Write a random cohort of PHQ-9s (self) and PSC-17s (informants); return the model's series per questionnaire."""
+    """Write a random cohort of PHQ-9s (self) and PSC-17s (informants); return the model's series per questionnaire.
+
+    Also written, and never counted: drafts, measurements after the cut-off, and forms by the other kind of
+    respondent (a partner's PHQ-9, a child's own PSC-17)."""
     rng = random.Random(seed)
     expected: dict[str, list[Series]] = {"phq9": [], "psc17": []}
     with db.session(write=True) as session:
-        for index in range(36):
-            informants = index % 2 == 1
-            key = "psc17" if informants else "phq9"
+        for index in range(40):
+            key = "psc17" if index % 2 else "phq9"
+            informants = RESPONDENT[key] == "informant"
             definition = catalogue[key]
             person = Person(
                 birth_year=rng.choice((None, 1940, 1950, 1951, 1990, 2001, 2007, 2008, 2014, 2025, 2026)),
@@ -81,39 +98,34 @@ def _cohort(db: Database, catalogue, therapist_id: int, seed: int) -> dict[str, 
                 key=key,
             )
             registration = add_client(session, catalogue, therapist_id, person, f"s{seed}c{index}")
-            series: dict[str, list[tuple[datetime, int, dict]]] = {}
-            labels = rng.sample(("moeder", "vader", "leerkracht"), rng.randint(1, 3)) if informants else [""]
-            measured: list[tuple[datetime, str, dict]] = []
+            labels = rng.sample(("moeder", "Vader", "leerkracht"), rng.randint(1, 3)) if informants else [""]
+            measured: list[tuple[datetime, str, dict, bool]] = []
             for label in labels:
-                for when in _times(rng):
+                for when in _times(rng, index // 2):
                     answers = _psc17_answers(rng) if informants else phq9(rng.randrange(28), rng.randrange(2))
-                    measured.append((when, label, answers))
-            if rng.random() < 0.3:  # an informant who starts on the same day as another
-                measured.append((measured[0][0], "oma" if informants else "", measured[-1][2]))
+                    measured.append((when, label, answers, rng.random() > 0.05))  # now and then a draft
+            if rng.random() < 0.3:  # another informant at the same moment as the first
+                measured.append((min(one[0] for one in measured), "oma" if informants else "", measured[-1][2], True))
+            if rng.random() < 0.3:  # the other kind of respondent, before anyone else
+                answers = _psc17_answers(rng) if informants else phq9(rng.randrange(28))
+                measured.append(
+                    (
+                        min(one[0] for one in measured) - timedelta(days=1),
+                        "" if informants else "partner",
+                        answers,
+                        True,
+                    )
+                )
             rng.shuffle(measured)  # submitted in any order; ties in time are broken by the order of submission
-            for order, (when, label, answers) in enumerate(measured):
-                add_measurement(session, definition, registration, when, answers, label)
-                series.setdefault(label, []).append((when, order, _scored(definition, answers)))
-            if person.consent:
-                expected[key] += _model_series(person, registration, series)
+            counted = []
+            for order, (when, label, answers, submitted) in enumerate(measured):
+                add_measurement(session, definition, registration, when, answers, label, submitted)
+                if submitted and when < CUT_OFF and bool(label) == informants:
+                    counted.append((when, order, label, _scored(definition, answers)))
+            series = series_of(person.birth_year, person.sex, counted, informants)
+            if person.consent and series is not None:
+                expected[key].append(series)
     return expected
-
-
-def _model_series(person: Person, registration: Registration, series: dict) -> list[Series]:  # type: ignore[type-arg]
-    """The model's series of one client: submitted before the cut-off and scored; of informants, the first one's."""
-    counted = {
-        label: sorted((when, order, scores) for when, order, scores in rows if when < CUT_OFF and scores)
-        for label, rows in series.items()
-    }
-    counted = {label: rows for label, rows in counted.items() if rows}
-    if not counted:
-        return []
-    label = min(counted, key=lambda label: (counted[label][0][0], label))  # who started first; then by label
-    one = Series(registration.birth_year, registration.sex)
-    for when, _order, scores in counted[label]:
-        for scale_id, (value, band) in scores.items():
-            one.scales.setdefault(scale_id, []).append(Measurement(when, value, band))
-    return [one]
 
 
 def _counter(counts) -> Counter:  # type: ignore[no-untyped-def,type-arg]
@@ -132,9 +144,12 @@ def test_the_database_counts_what_the_model_counts(app, db: Database, people: Pe
     catalogue = app.state.catalogue
     expected = _cohort(db, catalogue, people.alice.id, seed)
     for occasions in OCCASIONS:
-        for key, respondent in (("phq9", "self"), ("psc17", "informant")):
+        for key, respondent in RESPONDENT.items():
             model = expected[key]
             with db.session() as session:
+                if session.connection().dialect.name == "postgresql":
+                    # Years and periods are taken in UTC, whatever the session's time zone (here UTC+14).
+                    session.connection().exec_driver_sql("SET LOCAL TIME ZONE 'Pacific/Kiritimati'")
                 counted = list(count_clients(session, key, respondent, occasions, CUT_OFF))
             assert all(isinstance(one, Counted) for one in counted)
             assert _counter(counted) == _counter(counts_of(model, occasions)), (key, occasions)

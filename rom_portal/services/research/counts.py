@@ -2,7 +2,8 @@
 
 The database filters (clients whose research consent was given before the cut-off and is still open,
 measurements submitted before the cut-off, scored, by the questionnaire's own kind of respondent), numbers each
-client's measurements of a scale in time order (window functions), and counts clients per occasion, stratum,
+client's measurements of a scale in time order (at the same moment, in the order of submission; window
+functions), and counts clients per occasion, stratum,
 band and score. Python receives a few thousand counts, never a row per client or per answer.
 
 Per client and scale: the first measurement, the n-th, the last, and the first in each fixed period of weeks since
@@ -20,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Float,
     Integer,
     Select,
     String,
@@ -71,7 +73,10 @@ class Counted:
 
 
 def _milliseconds(moment: Any, dialect: str) -> ColumnElement[int]:
-    """A moment as whole milliseconds on a fixed scale (UTC; naive text on SQLite), computed once per row."""
+    """A moment as whole milliseconds on a fixed scale (UTC; naive text on SQLite), computed once per row.
+
+    Periods of weeks are counted between moments rounded to the millisecond; the order of measurements is that
+    of the moments themselves."""
     if dialect == "sqlite":
         # julianday is a double, exact to well under a millisecond at today's dates.
         return cast(func.round(func.julianday(moment) * DAY_MS), BigInteger)
@@ -102,6 +107,7 @@ def _measurements(questionnaire_key: str, respondent: str, before: datetime, dia
             col(Registration.birth_year).label("birth_year"),
             col(Registration.sex).label("sex"),
             col(Assignment.informant_label).label("label"),
+            submitted_at.label("submitted_at"),
             _milliseconds(submitted_at, dialect).label("at_ms"),
             col(Submission.id).label("submission_id"),
             col(Score.scale_id).label("scale_id"),
@@ -124,11 +130,15 @@ def _measurements(questionnaire_key: str, respondent: str, before: datetime, dia
     ).subquery("counted")
     if respondent != Respondent.informant:
         return rows  # the client's own series: one per client
-    # The informant whose series started first is the one who gave the client's earliest score (on the same
-    # moment, the first label in alphabetical order).
+    # The informant whose series started first is the one who gave the client's earliest score (at the same
+    # moment, the one who submitted first).
     first_informant = (
         func.first_value(rows.c.label)
-        .over(partition_by=rows.c.registration_id, order_by=(rows.c.at_ms, rows.c.label), rows=(None, 0))
+        .over(
+            partition_by=rows.c.registration_id,
+            order_by=(rows.c.submitted_at, rows.c.submission_id),
+            rows=(None, 0),
+        )
         .label("first_informant")
     )
     labelled = select(rows, first_informant).subquery("labelled")
@@ -140,20 +150,21 @@ def _numbered(questionnaire_key: str, respondent: str, before: datetime, dialect
     rows = _measurements(questionnaire_key, respondent, before, dialect)
     in_order = {
         "partition_by": (rows.c.registration_id, rows.c.scale_id),
-        "order_by": (rows.c.at_ms, rows.c.submission_id),
+        "order_by": (rows.c.submitted_at, rows.c.submission_id),
         "rows": (None, 0),  # from the first row to this one: first_value without comparing peers (faster)
     }
     return select(
         rows.c.scale_id,
-        (func.first_value(rows.c.year).over(**in_order) - rows.c.birth_year).label("age"),
+        (func.first_value(rows.c.year, type_=Integer).over(**in_order) - rows.c.birth_year).label("age"),
         rows.c.sex,
         rows.c.band,
         rows.c.value,
         rows.c.at_ms,
         func.row_number().over(**in_order).label("position"),
-        func.first_value(rows.c.at_ms).over(**in_order).label("start_ms"),
-        func.first_value(rows.c.value).over(**in_order).label("first_value"),
-        func.lag(rows.c.at_ms).over(**in_order).label("previous_ms"),
+        # Typed, so that // stays integer division (untyped, SQLAlchemy would write FLOOR(a / b)).
+        func.first_value(rows.c.at_ms, type_=BigInteger).over(**in_order).label("start_ms"),
+        func.first_value(rows.c.value, type_=Float).over(**in_order).label("first_value"),
+        func.lag(rows.c.at_ms, type_=BigInteger).over(**in_order).label("previous_ms"),
         func.lead(rows.c.submission_id).over(**in_order).label("next_submission"),
     ).subquery("numbered")
 
