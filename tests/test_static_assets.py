@@ -39,6 +39,13 @@ def test_templates_have_no_inline_script_style_or_handlers(path: Path) -> None:
     assert "javascript:" not in text.lower()
 
 
+@pytest.mark.parametrize("path", TEMPLATES, ids=_relative)
+def test_page_titles_hold_text_only(path: Path) -> None:
+    # A title is shown as plain text: markup put there (a script tag) would appear in the browser's tab.
+    for title in re.findall(r"{% block title %}(.*?){% endblock %}", path.read_text(encoding="utf-8"), re.DOTALL):
+        assert "<" not in title, f"{_relative(path)}: markup in the title block: {title!r}"
+
+
 def test_vendored_htmx_matches_its_recorded_checksum() -> None:
     table = (ROOT / "static" / "vendor" / "README.md").read_text(encoding="utf-8")
     rows = re.findall(r"^\| (\S+\.js) \|.*\| ([0-9a-f]{64}) \|$", table, flags=re.MULTILINE)
