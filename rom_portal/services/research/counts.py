@@ -3,8 +3,8 @@
 The database filters (clients whose research consent was given before the cut-off and is still open,
 measurements submitted before the cut-off, scored, by the questionnaire's own kind of respondent), numbers each
 client's measurements of a scale in time order (at the same moment, in the order of submission; window
-functions), and counts clients per occasion, stratum,
-band and score. Python receives a few thousand counts, never a row per client or per answer.
+functions), and counts clients per occasion, stratum, band and score. Python receives a few thousand counts,
+never a row per client or per answer.
 
 Per client and scale: the first measurement, the n-th, the last, and the first in each fixed period of weeks since
 that scale's first measurement. A client's informant series is that of the informant who filled it in first: a
