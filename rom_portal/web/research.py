@@ -64,7 +64,7 @@ def _query(values: dict[str, object], request: Request) -> str:
     """The query string of a form's values: what the preview page and the download links carry."""
     pairs = [("questionnaire", key) for key in values["questionnaires"]]  # type: ignore[attr-defined]
     pairs += [("occasion", name) for name in values["occasions"]]  # type: ignore[attr-defined]
-    pairs += [(name, str(values[name])) for name in ("nth",)]
+    pairs.append(("nth", str(values["nth"])))
     pairs += [("stratum", name) for name in values["strata"]]  # type: ignore[attr-defined]
     pairs.append((PREVIEW_MARKER, "1"))
     if "lang" in request.query_params:

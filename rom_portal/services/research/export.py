@@ -188,8 +188,10 @@ class _ScaleTally:
         return band.id
 
     def add(self, stratum: Stratum, counted: Counted, occasions: Occasions) -> None:
-        for occasion in _counted_at(counted, occasions):
-            key = (occasion, stratum, self.band_of(counted))
+        counted_at = list(_counted_at(counted, occasions))
+        band = self.band_of(counted) if counted_at else NO_BAND  # rows counted nowhere need no band
+        for occasion in counted_at:
+            key = (occasion, stratum, band)
             histogram = self.scores.get(key)
             if histogram is None:
                 histogram = self.scores[key] = Histogram()
